@@ -1,0 +1,50 @@
+"""The stage protocol shared by every compression technique.
+
+A stage is configured only by its constructor (explicit keyword arguments,
+stored unchanged as attributes of the same names); ``get_config()`` returns
+exactly those arguments and ``from_config(config)`` is ``cls(**config)``, so a
+recipe file, the command line and Python code describe the same thing.
+
+``apply(model, trainer)`` does the work: it returns a new ``tf_keras`` model
+(compressed, fine-tuned through ``trainer`` and with any training-time
+wrappers stripped) and records what it did in ``self.report`` (a JSON-able
+dict).
+"""
+
+import inspect
+
+from tfcompress.errors import ConfigError
+
+
+class Stage:
+    """Base class of compression stages.
+
+    Subclasses set ``name`` (the key used in recipes) and implement ``apply``.
+    """
+
+    name = None
+
+    def get_config(self):
+        params = inspect.signature(type(self).__init__).parameters
+        names = [p for p, v in params.items() if p != "self" and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+        return {p: getattr(self, p) for p in names}
+
+    @classmethod
+    def from_config(cls, config):
+        try:
+            return cls(**config)
+        except TypeError as exc:
+            raise ConfigError(f"stage {cls.name!r}: {exc}") from None
+
+    def apply(self, model, trainer):
+        """Compress ``model``; fine-tune with ``trainer`` (a ``tfcompress.Trainer``); return the new model."""
+        raise NotImplementedError
+
+    @property
+    def report(self):
+        """What the last ``apply`` did (JSON-able dict)."""
+        return getattr(self, "_report", {})
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

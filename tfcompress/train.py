@@ -1,0 +1,98 @@
+"""Fine-tuning shared by every stage: plain ``fit``, or inside a ``Distiller``.
+
+A ``Trainer`` holds the data and, optionally, the teacher.  Stages call
+``trainer.fit(model, epochs, callbacks)`` to fine-tune a model they changed;
+with a teacher the model is trained as the student of a ``Distiller`` (the
+teacher keeps guiding it while it is compressed), without one it is trained
+on the labels alone.
+"""
+
+import numpy as np
+
+from tfcompress._keras import keras
+from tfcompress.data import check_dataset, num_classes_of
+
+
+class Trainer:
+    """Fine-tunes models on a data set, with or without a teacher.
+
+    Args:
+        data: dict with ``x_train, y_train, x_val, y_val`` (optionally ``x_test, y_test``).
+        teacher: a trained ``tf_keras`` model, or None for label-only training. Defaults to None.
+        batch_size: Defaults to 64.
+        learning_rate: peak learning rate of Adam (cosine decay over each ``fit``). Defaults to 1e-3.
+        distill_options: keyword arguments for ``Distiller`` (e.g. ``temperature``, ``alpha``). Defaults to None.
+        verbose: Keras ``fit`` verbosity. Defaults to 0.
+    """
+
+    def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0):
+        check_dataset(data)
+        self.data = data
+        self.teacher = teacher
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.distill_options = dict(distill_options or {})
+        self.verbose = verbose
+
+    @property
+    def input_shape(self):
+        return tuple(np.asarray(self.data["x_train"]).shape[1:])
+
+    @property
+    def num_classes(self):
+        return num_classes_of(self.data["y_train"])
+
+    def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True):
+        """Train ``model`` in place for ``epochs``; return the Keras history dict."""
+        from tfcompress.distill.schedule import CosineDecay
+
+        if epochs <= 0:
+            return {}
+        lr = self.learning_rate if learning_rate is None else learning_rate
+        callbacks = list(callbacks or []) + [CosineDecay()]
+        val = (self.data["x_val"], self.data["y_val"]) if validation else None
+        if self.teacher is not None:
+            from tfcompress.distill.distiller import Distiller
+
+            trainee = Distiller(student=model, teacher=self.teacher, **self.distill_options)
+            trainee.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
+        else:
+            trainee = model
+            model.compile(optimizer=keras.optimizers.Adam(lr),
+                          loss=classification_loss(self.data["y_train"], from_logits=True),
+                          metrics=["accuracy"])
+        history = trainee.fit(self.data["x_train"], self.data["y_train"], batch_size=self.batch_size,
+                              epochs=epochs, validation_data=val, callbacks=callbacks, verbose=self.verbose)
+        return history.history
+
+    def evaluate(self, model, split="val"):
+        """Top-1 accuracy of ``model`` on a split (``"val"`` or ``"test"``)."""
+        return accuracy(model, self.data[f"x_{split}"], self.data[f"y_{split}"], self.batch_size)
+
+    def batches(self, split="train", batch_size=None, limit=None):
+        """Yield ``(x, y)`` NumPy batches of a split, in order, at most ``limit`` batches."""
+        x, y = self.data[f"x_{split}"], self.data[f"y_{split}"]
+        bs = batch_size or self.batch_size
+        for n, start in enumerate(range(0, len(x), bs)):
+            if limit is not None and n >= limit:
+                return
+            yield x[start:start + bs], y[start:start + bs]
+
+
+def classification_loss(y, from_logits=True):
+    """Sparse or categorical cross-entropy, whichever fits the labels ``y``."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return keras.losses.CategoricalCrossentropy(from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def accuracy(model, x, y, batch_size=256):
+    """Top-1 accuracy of a Keras model on arrays."""
+    pred = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
+    y = np.asarray(y)
+    labels = y.argmax(-1) if (y.ndim == 2 and y.shape[1] > 1) else y.reshape(-1)
+    return float(np.mean(pred == labels))
+
+
+__all__ = ["Trainer", "accuracy", "classification_loss"]
