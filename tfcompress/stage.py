@@ -48,3 +48,38 @@ class Stage:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+_REGISTRY = {}
+
+
+def register_stage(cls):
+    """Class decorator: make a stage available to recipes under ``cls.name`` (and ``cls.method``).
+
+    A recipe entry ``prune: {method: channel, ...}`` looks up ``("prune", "channel")``; an entry
+    without ``method`` takes the class whose ``default_method`` is True for that name.
+    """
+    if not cls.name:
+        raise ConfigError(f"{cls.__name__} has no stage name")
+    _REGISTRY[(cls.name, getattr(cls, "method", None))] = cls
+    return cls
+
+
+def registered_stages():
+    """Mapping ``(name, method) -> class`` of every registered stage."""
+    return dict(_REGISTRY)
+
+
+def get_stage_class(name, method=None):
+    """The stage class for a recipe key and optional method; a clear error lists the valid choices."""
+    if method is None:
+        for (key, _), cls in _REGISTRY.items():
+            if key == name and (getattr(cls, "default_method", False) or getattr(cls, "method", None) is None):
+                return cls
+    elif (name, method) in _REGISTRY:
+        return _REGISTRY[(name, method)]
+    names = sorted({k for k, _ in _REGISTRY})
+    if name not in names:
+        raise ConfigError(f"unknown stage {name!r}; valid stages: {', '.join(names)}.")
+    methods = sorted(m for k, m in _REGISTRY if k == name and m)
+    raise ConfigError(f"stage {name!r} has no method {method!r}; valid methods: {', '.join(methods)}.")
