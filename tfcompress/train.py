@@ -23,9 +23,12 @@ class Trainer:
         learning_rate: peak learning rate of Adam (cosine decay over each ``fit``). Defaults to 1e-3.
         distill_options: keyword arguments for ``Distiller`` (e.g. ``temperature``, ``alpha``). Defaults to None.
         verbose: Keras ``fit`` verbosity. Defaults to 0.
+        workdir: folder where stages keep resumable state (e.g. search trials); None for a temporary
+            folder. Defaults to None.
     """
 
-    def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0):
+    def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
+                 workdir=None):
         check_dataset(data)
         self.data = data
         self.teacher = teacher
@@ -33,6 +36,7 @@ class Trainer:
         self.learning_rate = learning_rate
         self.distill_options = dict(distill_options or {})
         self.verbose = verbose
+        self.workdir = workdir
 
     @property
     def input_shape(self):
