@@ -31,7 +31,7 @@ def build_cnn(input_shape, num_classes, filters=(16, 32), kernel_size=3, dense_u
         else:
             x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         if i < len(filters) - 1 and x.shape[1] > 1 and x.shape[2] > 1:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
@@ -60,7 +60,7 @@ def build_mlp(input_shape, num_classes, units=(64, 64), dropout=0.0, batch_norm=
     for i, u in enumerate(units):
         x = keras.layers.Dense(u, name=f"dense{i}")(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)

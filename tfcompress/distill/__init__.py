@@ -1,0 +1,7 @@
+"""Knowledge distillation: Distiller, FeatureDistiller, losses, data-free distillation."""
+
+from tfcompress.distill.distiller import Distiller
+from tfcompress.distill.losses import DecoupledKD, DistillationLoss, KLDivergence, StandardizedKL
+from tfcompress.distill.schedule import CosineDecay
+
+__all__ = ["Distiller", "DistillationLoss", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay"]
