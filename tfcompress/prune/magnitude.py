@@ -1,0 +1,194 @@
+"""Magnitude pruning through TFMOT, with per-layer targets and exclusions, as functions and a stage.
+
+The TFMOT verbs (wrap -> train with ``UpdatePruningStep`` -> strip) are kept,
+but done for the user: ``wrap_for_pruning`` wraps only the chosen layers of a
+*copy* of the model (``keras.models.clone_model`` with a ``clone_function``),
+each with its own schedule; ``pruning_callbacks`` returns the callback TFMOT
+requires; ``strip`` removes the wrappers and leaves plain layers holding
+sparse kernels.
+
+Example:
+    >>> import tfcompress as tc
+    >>> from tfcompress.prune import MagnitudePruning
+    >>> stage = MagnitudePruning(sparsity=0.8, epochs=2)
+    >>> small = stage.apply(model, tc.Trainer(data))  # doctest: +SKIP
+"""
+
+from tfcompress._keras import keras
+from tfcompress.errors import ConfigError, ModelError
+from tfcompress.prune import select
+from tfcompress.prune.schedule import describe_schedule, make_schedule, steps_per_epoch
+from tfcompress.prune.summary import sparsity_summary, total_sparsity
+from tfcompress.stage import Stage, register_stage
+
+import tensorflow_model_optimization as tfmot  # noqa: E402
+from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry  # noqa: E402
+
+_sparsity = tfmot.sparsity.keras
+
+
+def tfmot_prunable(layer):
+    """True if TFMOT's magnitude pruning would zero some weights of ``layer`` (e.g. Dense, Conv2D)."""
+    if hasattr(layer, "get_prunable_weights"):
+        return True
+    if not prune_registry.PruneRegistry.supports(layer):
+        return False
+    if layer.__class__ in prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP:  # pinned TFMOT 0.8.1
+        return bool(prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP[layer.__class__])
+    return True  # RNN layers with supported cells
+
+
+def wrap_for_pruning(model, schedules, sparsity_m_by_n=None, copy=True):
+    """Wrap the named layers of ``model`` in TFMOT ``PruneLowMagnitude`` wrappers.
+
+    Args:
+        model: a built functional or Sequential ``tf_keras`` model.
+        schedules: dict layer name -> TFMOT ``PruningSchedule`` (see ``make_schedule``). Other layers
+            stay as they are.
+        sparsity_m_by_n: e.g. ``(2, 4)`` for m-by-n structured sparsity (then the schedules only say
+            *that* a layer is pruned; TFMOT sets the mask once, at the first step). Defaults to None.
+        copy: wrap a copy, leaving ``model`` untouched (otherwise the wrapped model shares, and
+            training changes, the layers of ``model``). Defaults to True.
+
+    Returns:
+        A new model to train with ``pruning_callbacks()`` and then ``strip``.
+
+    Raises:
+        ConfigError: a named layer is missing or cannot be pruned by TFMOT.
+        ModelError: the model is subclassed or not built.
+    """
+    base = select.copy_model(model) if copy else model
+    if not (isinstance(base, keras.Sequential) or getattr(base, "_is_graph_network", False)):
+        raise ModelError(f"model {model.name!r} is a subclassed model; magnitude pruning needs a functional or "
+                         "Sequential tf_keras model.")
+    names = {layer.name for layer in base.layers}
+    for name in schedules:
+        if name not in names:
+            raise ConfigError(f"no layer named {name!r} in model {model.name!r}; layers: {', '.join(sorted(names))}.")
+        if not tfmot_prunable(base.get_layer(name)):
+            raise ConfigError(f"TFMOT cannot prune layer {name!r} ({type(base.get_layer(name)).__name__}); "
+                              "exclude it or use gradient pruning.")
+
+    def clone_function(layer):
+        if layer.name in schedules:
+            return _sparsity.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name],
+                                                 sparsity_m_by_n=sparsity_m_by_n)
+        return layer
+
+    wrapped = keras.models.clone_model(base, clone_function=clone_function)
+    return wrapped
+
+
+def pruning_callbacks():
+    """The callbacks TFMOT pruning needs during ``fit`` (``UpdatePruningStep``), as a list."""
+    return [_sparsity.UpdatePruningStep()]
+
+
+def strip(model):
+    """Remove TFMOT pruning wrappers; the plain layers keep the (sparse) kernels."""
+    return _sparsity.strip_pruning(model)
+
+
+def magnitude_targets(model, sparsity, layer_sparsity=None, exclude=select.DEFAULT_EXCLUDE):
+    """Like ``select.layer_targets``, restricted to layers TFMOT can prune (e.g. not DepthwiseConv2D)."""
+    targets = select.layer_targets(model, sparsity, layer_sparsity, exclude)
+    for name in list(targets):
+        if not tfmot_prunable(model.get_layer(name)):
+            if layer_sparsity and name in layer_sparsity:
+                raise ConfigError(f"layer_sparsity names {name!r} ({type(model.get_layer(name)).__name__}), "
+                                  "which TFMOT magnitude pruning cannot prune; use method 'gradient' for it.")
+            del targets[name]
+    return targets
+
+
+def prune_magnitude(model, trainer, sparsity, epochs, schedule="polynomial", layer_sparsity=None,
+                    exclude=select.DEFAULT_EXCLUDE, initial_sparsity=0.0, end_fraction=0.6, updates=None,
+                    learning_rate=None):
+    """Magnitude-prune ``model`` while fine-tuning it with ``trainer``; return (stripped model, info).
+
+    Args:
+        model: a trained, built ``tf_keras`` model (left unchanged).
+        trainer: a ``tfcompress.Trainer`` (its data size and batch size set the schedule's steps).
+        sparsity: target share of zero kernel weights per pruned layer, in [0, 1).
+        epochs: fine-tuning epochs (>= 1).
+        schedule: ``"polynomial"`` or ``"constant"`` (see ``make_schedule``). Defaults to "polynomial".
+        layer_sparsity: dict layer name -> sparsity overriding ``sparsity``. Defaults to None.
+        exclude: layers left dense (names, ``"first_conv"``, ``"classifier"``). Defaults to both keywords.
+        initial_sparsity: start of the polynomial schedule. Defaults to 0.0.
+        end_fraction: share of the run by which the polynomial schedule reaches ``sparsity``. Defaults to 0.6.
+        updates: number of mask updates (None for about 10). Defaults to None.
+        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
+
+    Returns:
+        ``(pruned_model, info)`` where info is a JSON-able dict (targets, schedule, steps).
+    """
+    targets = magnitude_targets(model, sparsity, layer_sparsity, exclude)
+    if not targets:
+        raise ConfigError(f"nothing to prune in model {model.name!r}: every weight layer is excluded or has "
+                          "sparsity 0. Lower `exclude` or raise `sparsity`.")
+    steps = steps_per_epoch(len(trainer.data["x_train"]), trainer.batch_size)
+    schedules = {name: make_schedule(schedule, value, epochs, steps, initial_sparsity=min(initial_sparsity, value),
+                                     end_fraction=end_fraction, updates=updates)
+                 for name, value in targets.items()}
+    wrapped = wrap_for_pruning(model, schedules)
+    trainer.fit(wrapped, epochs, callbacks=pruning_callbacks(), learning_rate=learning_rate)
+    pruned = strip(wrapped)
+    info = {"targets": targets, "steps_per_epoch": steps,
+            "schedule": describe_schedule(next(iter(schedules.values())))}
+    return pruned, info
+
+
+@register_stage
+class MagnitudePruning(Stage):
+    """Stage: TFMOT magnitude pruning with a schedule counted in epochs (recipe ``prune: {method: magnitude}``).
+
+    Args:
+        sparsity: target share of zero kernel weights per pruned layer, in [0, 1). Defaults to 0.5.
+        epochs: fine-tuning epochs while pruning. Defaults to 2.
+        schedule: ``"polynomial"`` (gradual) or ``"constant"``. Defaults to "polynomial".
+        layer_sparsity: dict layer name -> sparsity overriding ``sparsity``. Defaults to None.
+        exclude: layers left dense: names, ``"first_conv"``, ``"classifier"``. Defaults to both keywords.
+        initial_sparsity: first sparsity of the polynomial schedule. Defaults to 0.0.
+        end_fraction: share of the epochs by which the final sparsity is reached. Defaults to 0.6.
+        updates: mask updates over the run (None for about 10). Defaults to None.
+        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
+    """
+
+    name = "prune"
+    method = "magnitude"
+    default_method = True
+
+    def __init__(self, sparsity=0.5, epochs=2, schedule="polynomial", layer_sparsity=None,
+                 exclude=select.DEFAULT_EXCLUDE, initial_sparsity=0.0, end_fraction=0.6, updates=None,
+                 learning_rate=None):
+        select.check_sparsity(sparsity, "sparsity")
+        if schedule not in ("polynomial", "constant"):
+            raise ConfigError(f"schedule must be 'polynomial' or 'constant'; received {schedule!r}.")
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"epochs must be an integer >= 1; received {epochs!r}.")
+        self.sparsity = sparsity
+        self.epochs = epochs
+        self.schedule = schedule
+        self.layer_sparsity = layer_sparsity
+        self.exclude = exclude
+        self.initial_sparsity = initial_sparsity
+        self.end_fraction = end_fraction
+        self.updates = updates
+        self.learning_rate = learning_rate
+
+    def apply(self, model, trainer):
+        pruned, info = prune_magnitude(model, trainer, self.sparsity, self.epochs, schedule=self.schedule,
+                                       layer_sparsity=self.layer_sparsity, exclude=self.exclude,
+                                       initial_sparsity=self.initial_sparsity, end_fraction=self.end_fraction,
+                                       updates=self.updates, learning_rate=self.learning_rate)
+        self._report = _report(self.method, pruned, trainer, info)
+        return pruned
+
+
+def _report(method, pruned, trainer, info):
+    rows = sparsity_summary(pruned)
+    return {"method": method, **info,
+            "pruned_kernel_sparsity": total_sparsity(rows, layers=list(info.get("targets", {}))),
+            "model_kernel_sparsity": total_sparsity(rows),
+            "layers": {r["layer"]: round(r["kernel_sparsity"], 4) for r in rows if r["kernel_params"]},
+            "val_accuracy": trainer.evaluate(pruned)}
