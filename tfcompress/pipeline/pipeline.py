@@ -1,0 +1,166 @@
+"""``Pipeline``: an ordered list of stages applied to a teacher and data, measured before and after each.
+
+The same pipeline is written in Python, in a YAML recipe or on the command
+line; ``get_config()`` is a valid recipe and ``from_config`` reads one.
+"""
+
+import os
+import sys
+
+from tfcompress.errors import ConfigError
+from tfcompress.pipeline import registry
+from tfcompress.pipeline.recipe import DISTILL_STAGES, TOP_LEVEL_KEYS, validate_recipe
+from tfcompress.stage import Stage
+
+
+class Pipeline:
+    """Stages applied in order to a model that starts as the student (if given) or the teacher.
+
+    A ``search`` stage replaces the model with the student it found; distill stages need a student.
+
+    Args:
+        stages: ``Stage`` objects or recipe entries (``{"prune": {"sparsity": 0.5}}``), in order. An int8
+            ``export`` stage is appended if there is none.
+        teacher: the trained ``tf_keras`` model, or the path of a saved one.
+        student: None, a model, a path, or a spec ``{"family": "cnn"|"mlp", ...}`` for ``build_cnn``/``build_mlp``.
+            Defaults to None.
+        data: the data dict or the path of an ``.npz``; may instead be given to ``run``. Defaults to None.
+        output: the output folder; may instead be given to ``run``. Defaults to None.
+        seed: random seed of Python, NumPy and TensorFlow. Defaults to 0.
+        batch_size: training batch size. Defaults to 64.
+        learning_rate: peak learning rate of fine-tuning. Defaults to 1e-3.
+        distill: default ``Distiller`` options of every stage that trains with the teacher. Defaults to None.
+        latency_runs: timed interpreter runs per latency measurement (0 skips latency). Defaults to 200.
+
+    Raises:
+        ConfigError: an invalid stage, or a distill stage before any student exists.
+    """
+
+    def __init__(self, stages, teacher=None, student=None, data=None, output=None, seed=0, batch_size=64,
+                 learning_rate=1e-3, distill=None, latency_runs=200):
+        self.stages = [_as_stage(s) for s in stages]
+        if not any(s.name == "export" for s in self.stages):
+            self.stages.append(registry.stage_class("export")())
+        self.teacher = teacher
+        self.student = student
+        self.data = data
+        self.output = output
+        self.seed = seed
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.distill = distill
+        self.latency_runs = latency_runs
+        has_student = student is not None
+        for i, stage in enumerate(self.stages):
+            if stage.name in DISTILL_STAGES and not has_student:
+                raise ConfigError(f"stage {i} ({stage.name!r}) needs a student to distil into, but none exists "
+                                  "yet: add `student:` or a `search` stage before distill.")
+            has_student = has_student or stage.name == "search"
+
+    # -- configuration ---------------------------------------------------------------------------
+    def get_config(self):
+        """The pipeline as a recipe dict (models given as objects rather than paths are left out)."""
+        config = {}
+        for key in ("teacher", "data", "output", "student"):
+            value = getattr(self, key)
+            if isinstance(value, (str, dict)):
+                config[key] = value
+        config.update(seed=self.seed, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                      latency_runs=self.latency_runs)
+        if self.distill:
+            config["distill"] = dict(self.distill)
+        config["stages"] = [stage_entry(s) for s in self.stages]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a pipeline from a recipe dict (validated first; paths are used as given)."""
+        validate_recipe(config, require_paths=False)
+        kwargs = {k: v for k, v in config.items() if k in TOP_LEVEL_KEYS and k != "stages"}
+        return cls(stages=list(config.get("stages") or []), **kwargs)
+
+    def __repr__(self):
+        return f"Pipeline({[stage_entry(s) for s in self.stages]!r})"
+
+    # -- running -----------------------------------------------------------------------------------
+    def run(self, data=None, output_dir=None, verbose=1, unsafe_load=False, log=None):
+        """Run every stage (resuming a killed run of the same recipe) and write model, card and report.
+
+        Args:
+            data: the data dict or ``.npz`` path; defaults to the pipeline's ``data``.
+            output_dir: the output folder; defaults to the pipeline's ``output``.
+            verbose: 0 silent, 1 progress lines and one line per epoch. Defaults to 1.
+            unsafe_load: allow Lambda layers when loading model files. Defaults to False.
+            log: function taking one line of progress; defaults to printing to stdout when verbose.
+
+        Returns:
+            The report dict (also written to ``<output>/report.json`` and ``report.md``).
+        """
+        from tfcompress.pipeline.runner import run_pipeline
+
+        data = self.data if data is None else data
+        output_dir = self.output if output_dir is None else output_dir
+        if data is None or output_dir is None:
+            raise ConfigError("Pipeline.run needs data (a dict or .npz path) and an output folder; give them to "
+                              "run() or to the Pipeline.")
+        if log is None:
+            log = _printer if verbose else (lambda line: None)
+        return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log)
+
+
+def stage_entry(stage):
+    """A stage as a one-key recipe entry ``{name: {method?, options...}}``."""
+    config = dict(stage.get_config())
+    method = getattr(type(stage), "method", None)
+    if method is not None and "method" not in config:
+        config = {"method": method, **config}
+    return {stage.name: config}
+
+
+def _as_stage(entry):
+    if isinstance(entry, Stage):
+        return entry
+    if isinstance(entry, dict) and len(entry) == 1:
+        (key, options), = entry.items()
+        options = dict(options or {})
+        name = registry.canonical_name(str(key))
+        if name is None:
+            validate_recipe({"stages": [entry]}, require_paths=False)  # raises with a spelling hint
+        cls = registry.stage_class(name, options.get("method"))
+        if "method" not in _params(cls):
+            options.pop("method", None)
+        return cls.from_config(options)
+    raise ConfigError(f"a pipeline stage must be a Stage object or a one-key dict such as "
+                      f"{{'prune': {{'sparsity': 0.5}}}}; received {entry!r}.")
+
+
+def _params(cls):
+    import inspect
+
+    return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+
+
+def _printer(line):
+    print(line, file=sys.stdout, flush=True)
+
+
+__all__ = ["Pipeline", "stage_entry", "run_recipe"]
+
+
+def run_recipe(path, verbose=1, unsafe_load=False, log=None):
+    """Read, validate and run a YAML recipe file (what ``tfcompress run RECIPE.yaml`` does).
+
+    Args:
+        path: the recipe file; relative paths inside it are relative to its folder.
+        verbose: 0 silent, 1 progress lines and one line per epoch. Defaults to 1.
+        unsafe_load: allow Lambda layers when loading model files. Defaults to False.
+        log: function taking one line of progress. Defaults to printing when verbose.
+
+    Returns:
+        The report dict.
+    """
+    from tfcompress.pipeline.recipe import read_recipe
+
+    recipe = read_recipe(path)
+    pipeline = Pipeline.from_config(recipe)
+    return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log)

@@ -1,0 +1,64 @@
+"""Import every module that registers stages, from one place.
+
+Recipes look stages up by key (``prune``, ``quantize``, ...) in the registry of
+``tfcompress.stage``; a stage class is registered when its module is imported.
+``load_stages()`` imports them all so that a recipe can name any of them.
+"""
+
+import importlib
+
+from tfcompress.stage import get_stage_class, registered_stages
+
+#: Modules whose import registers stages (the export stage lives in this package).
+STAGE_MODULES = (
+    "tfcompress.pipeline.export_stage",
+    "tfcompress.search",
+    "tfcompress.distill",
+    "tfcompress.prune",
+    "tfcompress.quantize",
+    "tfcompress.lowrank",
+)
+
+_missing = {}
+
+
+def load_stages():
+    """Import the stage modules; return ``{module: error}`` for those that could not be imported."""
+    for module in STAGE_MODULES:
+        if module in _missing:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # a technique's module not installed/written: its stages are unavailable
+            _missing[module] = str(exc)
+    return dict(_missing)
+
+
+def stage_names():
+    """Sorted recipe keys of every registered stage."""
+    load_stages()
+    return sorted({name for name, _ in registered_stages()})
+
+
+def stage_methods(name):
+    """Sorted methods registered for the recipe key ``name`` (empty if the key has a single class)."""
+    load_stages()
+    return sorted(m for k, m in registered_stages() if k == name and m)
+
+
+def canonical_name(key):
+    """The registered spelling of a recipe key (``feature-distill`` and ``feature_distill`` are the same), or None."""
+    names = stage_names()
+    for candidate in (key, key.replace("-", "_"), key.replace("_", "-")):
+        if candidate in names:
+            return candidate
+    return None
+
+
+def stage_class(key, method=None):
+    """The stage class for a recipe key and optional method (see ``tfcompress.stage.get_stage_class``)."""
+    load_stages()
+    return get_stage_class(canonical_name(key) or key, method)
+
+
+__all__ = ["STAGE_MODULES", "load_stages", "stage_names", "stage_methods", "canonical_name", "stage_class"]

@@ -1,0 +1,206 @@
+"""The run report: ``report.json`` (everything), ``report.md`` (readable on GitHub) and plots.
+
+Every number is measured on a converted ``.tflite`` file in the LiteRT
+interpreter. The whole-run line compares the final exported file with the
+teacher's float32 file (and with the teacher's own int8 file): compression
+ratio, speed-up ratio (measured; below 1 when the small model is slower on
+this CPU) and accuracy drop.
+"""
+
+import os
+import platform
+import time
+from types import SimpleNamespace
+
+from tfcompress.pipeline.files import save_figure, write_json, write_text
+from tfcompress.pipeline.measure import ratios
+
+
+def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, search_stage=None,
+                 resumed_stages=0):
+    """Build the report, write ``report.json``, ``report.md`` and plots into ``output_dir``; return it."""
+    final = rows[-1]["after"] if rows else teacher["int8"]
+    for row in rows:
+        row["ratios_vs_before"] = ratios(row["before"], row["after"])
+        row["ratios_vs_teacher"] = ratios(teacher["float32"], row["after"])
+    summary = ratios(teacher["float32"], final)
+    vs_int8 = ratios(teacher["int8"], final)
+    summary.update({
+        "compression_ratio_vs_int8_teacher": vs_int8["compression_ratio"],
+        "speedup_ratio_vs_int8_teacher": vs_int8["speedup_ratio"],
+        "accuracy_drop_vs_int8_teacher": vs_int8["accuracy_drop"],
+        "teacher_accuracy": teacher["float32"]["accuracy"],
+        "final_accuracy": final["accuracy"],
+        "teacher_bytes": teacher["float32"]["tflite_bytes"],
+        "final_bytes": final["tflite_bytes"],
+        "final_format": final.get("format"),
+        "split": final.get("split"),
+    })
+    report = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_s": elapsed_s,
+        "resumed_stages": resumed_stages,
+        "summary": summary,
+        "teacher": teacher,
+        "stages": rows,
+        "recipe": config,
+        "measurement": {"interpreter": "ai_edge_litert.interpreter.Interpreter", "num_threads": 1,
+                        "latency_runs": latency_runs, "latency_statistic": "median",
+                        "machine": platform.machine(), "processor": platform.processor() or None},
+        "versions": versions(),
+        "files": {"model": "model.tflite", "card": "model.json", "plots": []},
+    }
+    plots = []
+    if rows:
+        plot_accuracy_vs_size(teacher, rows, os.path.join(output_dir, "accuracy_vs_size.png"))
+        plots.append("accuracy_vs_size.png")
+    if search_stage is not None and _plot_search(search_stage, os.path.join(output_dir, "search_pareto.png")):
+        plots.append("search_pareto.png")
+    report["files"]["plots"] = plots
+    write_json(os.path.join(output_dir, "report.json"), report)
+    write_text(os.path.join(output_dir, "report.md"), markdown(report))
+    return report
+
+
+def versions():
+    """Versions of the tools that made the files."""
+    out = {"python": platform.python_version()}
+    for module, key in (("tfcompress", "tfcompress"), ("tensorflow", "tensorflow"), ("tf_keras", "tf_keras"),
+                        ("tensorflow_model_optimization", "tfmot")):
+        try:
+            out[key] = __import__(module).__version__
+        except Exception:  # noqa: BLE001 - a missing version is not an error
+            out[key] = None
+    try:
+        from importlib.metadata import version
+
+        out["ai_edge_litert"] = version("ai-edge-litert")
+    except Exception:  # noqa: BLE001
+        out["ai_edge_litert"] = None
+    return out
+
+
+def plot_accuracy_vs_size(teacher, rows, path):
+    """Accuracy against ``.tflite`` size: the teacher (float32, int8) and the model after each stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    xs = [teacher["float32"]["tflite_bytes"], teacher["int8"]["tflite_bytes"]]
+    ys = [100 * teacher["float32"]["accuracy"], 100 * teacher["int8"]["accuracy"]]
+    ax.scatter(xs, ys, marker="s", color="tab:gray", zorder=3)
+    for x, y, name in zip(xs, ys, ("teacher float32", "teacher int8")):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    sx = [r["after"]["tflite_bytes"] for r in rows]
+    sy = [100 * r["after"]["accuracy"] for r in rows]
+    ax.plot(sx, sy, "-o", color="tab:blue", zorder=3)
+    for x, y, r in zip(sx, sy, rows):
+        ax.annotate(f"{r['index']}. {r['stage']}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(".tflite size (bytes, log scale)")
+    ax.set_ylabel(f"accuracy on {rows[-1]['after'].get('split', 'test')} (%)")
+    ax.set_title("Accuracy vs size after each stage (measured .tflite files)")
+    ax.grid(True, which="both", alpha=0.3)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def _plot_search(stage, path):
+    """The search's Pareto plot via ``tfcompress.search.plot_pareto``; False if there is nothing to plot."""
+    try:
+        from tfcompress.search import plot_pareto
+    except ImportError:
+        return False
+    result = getattr(stage, "result", None)
+    if result is None:  # a resumed run: the stage's saved report holds the trials and the front
+        saved = stage.report or {}
+        if not saved.get("trials"):
+            return False
+        result = SimpleNamespace(trials=saved["trials"], pareto=saved.get("pareto", []), budget=None)
+    try:
+        plot_pareto(result, path)
+    except Exception:  # noqa: BLE001 - a plot must not fail a finished run
+        return False
+    return os.path.exists(path)
+
+
+def _num(value, fmt="{:,}"):
+    return "n/a" if value is None else fmt.format(value)
+
+
+def _metrics_cells(m):
+    return [_num(m.get("params")), _num(m.get("tflite_bytes")), _num(m.get("gzip_bytes")),
+            _num(m.get("accuracy"), "{:.2%}"), _num(m.get("latency_median_us"), "{:.1f}")]
+
+
+def _ratio_cells(r):
+    return [_num(r.get("compression_ratio"), "{:.2f}×"), _num(r.get("speedup_ratio"), "{:.2f}×"),
+            _num(None if r.get("accuracy_drop") is None else 100 * r["accuracy_drop"], "{:+.2f} pp")]
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(report):
+    """``report.md``: the whole-run line, the teacher, a table per stage, embedded plots."""
+    s = report["summary"]
+    meas = report["measurement"]
+    teacher = report["teacher"]
+    split = s.get("split") or "test"
+    lines = ["# tfcompress report", ""]
+    lines.append(
+        f"**Whole run:** {_num(s.get('compression_ratio'), '{:.2f}×')} smaller "
+        f"({_num(s['teacher_bytes'])} B float32 teacher → {_num(s['final_bytes'])} B {s.get('final_format')}), "
+        f"speed-up {_num(s.get('speedup_ratio'), '{:.2f}×')} (measured), accuracy "
+        f"{_num(s['teacher_accuracy'], '{:.2%}')} → {_num(s['final_accuracy'], '{:.2%}')} "
+        f"(drop {_num(None if s.get('accuracy_drop') is None else 100 * s['accuracy_drop'], '{:+.2f} pp')}) "
+        f"on the {split} split.")
+    lines.append("")
+    lines.append(
+        f"Against the teacher's own int8 file: {_num(s.get('compression_ratio_vs_int8_teacher'), '{:.2f}×')} "
+        f"smaller, speed-up {_num(s.get('speedup_ratio_vs_int8_teacher'), '{:.2f}×')}, accuracy drop "
+        f"{_num(None if s.get('accuracy_drop_vs_int8_teacher') is None else 100 * s['accuracy_drop_vs_int8_teacher'], '{:+.2f} pp')}.")
+    lines.append("")
+    lines.append(f"Every number is measured on a converted `.tflite` file: accuracy on the {split} split, latency as "
+                 f"the median of {meas['latency_runs']} runs in `{meas['interpreter']}` with "
+                 f"{meas['num_threads']} thread on {meas['machine']} (default delegate). A speed-up below 1× "
+                 "means the file ran slower here; int8 pays off mostly on phones, NPUs and microcontrollers.")
+    lines += ["", "## Teacher", ""]
+    header = ["format", "params", ".tflite bytes", "gzip bytes", "accuracy", "median latency (µs)"]
+    lines.append(_table(header, [[fmt] + _metrics_cells(teacher[fmt]) for fmt in ("float32", "int8")]))
+    lines += ["", "## Stages", ""]
+    header = ["#", "stage", "params", ".tflite bytes", "gzip bytes", "accuracy", "latency (µs)",
+              "compression vs teacher", "speed-up vs teacher", "accuracy drop vs teacher", "time (s)"]
+    lines.append(_table(header, [[r["index"], _stage_name(r)] + _metrics_cells(r["after"])
+                                 + _ratio_cells(r["ratios_vs_teacher"]) + [_num(r["elapsed_s"], "{:.1f}")]
+                                 for r in report["stages"]]))
+    for r in report["stages"]:
+        lines += ["", f"### {r['index']}. {_stage_name(r)}", ""]
+        options = ", ".join(f"{k}={v!r}" for k, v in r["config"].items())
+        lines += [f"Options: `{options or '(defaults)'}`; took {r['elapsed_s']:.1f} s.", ""]
+        header = ["", "params", ".tflite bytes", "gzip bytes", "accuracy", "latency (µs)"]
+        lines.append(_table(header, [["before"] + _metrics_cells(r["before"]),
+                                     ["after"] + _metrics_cells(r["after"])]))
+        comp, speed, drop = _ratio_cells(r["ratios_vs_before"])
+        lines += ["", f"This stage alone: compression {comp}, speed-up {speed}, accuracy drop {drop}."]
+    if report["files"]["plots"]:
+        lines += ["", "## Plots", ""]
+        for plot in report["files"]["plots"]:
+            lines += [f"![{plot[:-4].replace('_', ' ')}]({plot})", ""]
+    v = report["versions"]
+    lines += ["", "---", "", "Made with " + ", ".join(f"{k} {val}" for k, val in v.items() if val)
+              + f" in {report['elapsed_s']:.0f} s" + (f" (resumed after {report['resumed_stages']} finished "
+                                                        "stages)" if report["resumed_stages"] else "") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _stage_name(row):
+    return f"{row['stage']} ({row['method']})" if row.get("method") else row["stage"]
+
+
+__all__ = ["write_report", "markdown", "plot_accuracy_vs_size", "versions"]

@@ -1,0 +1,175 @@
+"""The run loop of a ``Pipeline``: load, measure, apply each stage, save state, write the report."""
+
+import json
+import os
+import time
+
+import numpy as np
+
+from tfcompress.errors import ConfigError, ModelError
+from tfcompress.pipeline.files import copy_file
+from tfcompress.pipeline.measure import measure_file, measure_model
+from tfcompress.pipeline.recipe import DISTILL_STAGES
+from tfcompress.pipeline.state import RunState, load_model, recipe_hash
+
+
+def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print):
+    """Run ``pipeline`` on ``data`` into ``output_dir``; return the report dict. See ``Pipeline.run``."""
+    from tfcompress._keras import keras
+    from tfcompress.data import check_dataset, load_npz
+    from tfcompress.pipeline.pipeline import stage_entry
+    from tfcompress.pipeline.report import write_report
+    from tfcompress.train import Trainer
+
+    run_start = time.perf_counter()
+    os.makedirs(output_dir, exist_ok=True)
+    data = load_npz(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else data
+    check_dataset(data)
+    teacher = _load(pipeline.teacher, "teacher", unsafe_load)
+    if teacher is None:
+        raise ConfigError("the pipeline has no teacher: give a trained tf_keras model or the path of a saved one.")
+    check_dataset(data, source="data", input_shape=tuple(teacher.input_shape[1:]),
+                  num_classes=int(teacher.output_shape[-1]))
+    runs = pipeline.latency_runs
+    stages = pipeline.stages
+    n = len(stages)
+
+    config = pipeline.get_config()
+    identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name}
+    state = RunState(output_dir, recipe_hash({**config, **identity}))
+    skip = state.load()
+    if state.restarted:
+        log(f"state in {state.dir} belongs to a different recipe: starting over")
+    if skip:
+        log(f"resuming: stages 1-{skip} of {n} finished in an earlier run")
+
+    if state.teacher is None:
+        log("measuring the teacher (float and int8 .tflite in the LiteRT interpreter)")
+        state.record_teacher({"float32": measure_model(teacher, data, "float", latency_runs=runs),
+                              "int8": measure_model(teacher, data, "int8", latency_runs=runs)})
+    teacher_metrics = state.teacher
+    log(f"teacher: {_fmt(teacher_metrics['float32'])} (float32); {_fmt(teacher_metrics['int8'])} (int8)")
+
+    has_student = pipeline.student is not None or any(s.name == "search" for s in stages[:skip])
+    if skip:
+        model = state.last_model()
+        before = state.finished[-1]["after"]
+    else:
+        model = _student(pipeline.student, data, unsafe_load) if pipeline.student is not None else teacher
+        before = (teacher_metrics["int8"] if model is teacher
+                  else measure_model(model, data, "int8", latency_runs=runs))
+
+    rows, export_dir, search_stage = [], None, None
+    for i, stage in enumerate(stages):
+        label = _label(stage)
+        workdir = os.path.join(output_dir, f"stage_{i + 1}_{stage.name}")
+        if stage.name == "search":
+            search_stage = stage
+        if i < skip:
+            rec = state.finished[i]
+            stage._report = rec["report"]
+            rows.append(_row(i, stage, stage_entry(stage), rec["before"], rec["after"], rec["elapsed_s"],
+                             rec["report"]))
+            if stage.name == "export":
+                export_dir = workdir
+            log(f"[{i + 1}/{n}] {label}: finished in an earlier run, skipped")
+            continue
+        if stage.name in DISTILL_STAGES and not has_student:
+            raise ConfigError(f"stage {i + 1} ({stage.name!r}) needs a student: add `student:` or a `search` "
+                              "stage before distill.")
+        keras.utils.set_random_seed(int(pipeline.seed) + i)
+        trainer = Trainer(data, teacher=teacher if (has_student or stage.name == "search") else None,
+                          batch_size=pipeline.batch_size, learning_rate=pipeline.learning_rate,
+                          distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir)
+        os.makedirs(workdir, exist_ok=True)
+        if stage.name == "export":
+            stage.stage_configs = [stage_entry(s) for s in stages[:i]]
+        log(f"[{i + 1}/{n}] {label}: started")
+        start = time.perf_counter()
+        new = stage.apply(model, trainer)
+        if not isinstance(new, keras.Model):
+            raise ModelError(f"stage {i + 1} ({label}) returned {type(new).__name__}, not a tf_keras model.")
+        elapsed = round(time.perf_counter() - start, 2)
+        has_student = has_student or stage.name == "search"
+        if stage.name == "export":
+            export_dir = workdir
+            after = measure_file(os.path.join(workdir, "model.tflite"), data, fmt=stage.format,
+                                 params=int(new.count_params()), latency_runs=runs)
+        else:
+            after = measure_model(new, data, "int8", latency_runs=runs)
+        report = _jsonable(stage.report)
+        state.record_stage(i, stage.name, new, report, before, after, elapsed)
+        rows.append(_row(i, stage, stage_entry(stage), before, after, elapsed, report))
+        log(f"[{i + 1}/{n}] {label}: done in {elapsed:.1f} s; {_fmt(after)}")
+        model, before = new, after
+
+    if export_dir is not None:
+        copy_file(os.path.join(export_dir, "model.tflite"), os.path.join(output_dir, "model.tflite"))
+        card = os.path.join(export_dir, "model.json")
+        if os.path.exists(card):
+            copy_file(card, os.path.join(output_dir, "model.json"))
+    report = write_report(output_dir, config=config, teacher=teacher_metrics, rows=rows,
+                          elapsed_s=round(time.perf_counter() - run_start, 2), latency_runs=runs,
+                          search_stage=search_stage, resumed_stages=skip)
+    summary = report["summary"]
+    log(f"done in {report['elapsed_s']:.0f} s: {_ratio(summary.get('compression_ratio'))} smaller, "
+        f"speed-up {_ratio(summary.get('speedup_ratio'))}, accuracy drop "
+        f"{_pp(summary.get('accuracy_drop'))}; wrote {os.path.join(output_dir, 'report.md')}")
+    return report
+
+
+def _load(model_or_path, what, unsafe):
+    if model_or_path is None or not isinstance(model_or_path, (str, os.PathLike)):
+        return model_or_path
+    if not os.path.exists(model_or_path):
+        raise ModelError(f"{what} model {os.fspath(model_or_path)!r} does not exist. Give a saved tf_keras model "
+                         "(.keras, .h5 or a SavedModel folder).")
+    return load_model(os.fspath(model_or_path), unsafe=unsafe)
+
+
+def _student(spec, data, unsafe):
+    if not isinstance(spec, dict):
+        return _load(spec, "student", unsafe)
+    from tfcompress import models
+    from tfcompress.data import num_classes_of
+
+    options = {k: v for k, v in spec.items() if k != "family"}
+    for key, value in options.items():
+        if isinstance(value, list):
+            options[key] = tuple(value)
+    builder = models.build_cnn if spec.get("family") == "cnn" else models.build_mlp
+    return builder(tuple(np.asarray(data["x_train"]).shape[1:]), num_classes_of(data["y_train"]), **options)
+
+
+def _row(i, stage, entry, before, after, elapsed, report):
+    (name, config), = entry.items()
+    return {"index": i + 1, "stage": name, "method": getattr(type(stage), "method", None), "config": config,
+            "before": before, "after": after, "elapsed_s": elapsed, "report": report}
+
+
+def _label(stage):
+    method = getattr(type(stage), "method", None)
+    return f"{stage.name} ({method})" if method else stage.name
+
+
+def _fmt(m):
+    lat = m.get("latency_median_us")
+    lat = f"{lat:.1f} us" if lat is not None else "latency not measured"
+    return f"{m['tflite_bytes']:,} B, accuracy {m['accuracy']:.4f}, {lat}"
+
+
+def _ratio(value):
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _pp(value):
+    return "n/a" if value is None else f"{100 * value:.2f} pp"
+
+
+def _jsonable(obj):
+    from tfcompress.pipeline.files import _default
+
+    return json.loads(json.dumps(obj, default=_default))
+
+
+__all__ = ["run_pipeline"]

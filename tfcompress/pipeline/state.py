@@ -1,0 +1,115 @@
+"""Resumable progress of a pipeline run, kept apart from its configuration.
+
+After each finished stage the run saves the model (``state/stage_<i>.keras``)
+and ``state/state.json`` (the recipe hash, the finished stages and their
+reports). A re-run of the same recipe skips the finished stages; a different
+recipe starts over.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+
+from tfcompress.errors import ModelError
+from tfcompress.pipeline.files import save_model, write_json
+
+STATE_VERSION = 1
+
+
+def recipe_hash(config):
+    """A short stable hash of a recipe dict (the output folder excluded: moving it changes nothing)."""
+    relevant = {k: v for k, v in config.items() if k != "output"}
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class RunState:
+    """Progress of one run in ``<output>/state/``.
+
+    Args:
+        output_dir: the run's output folder.
+        digest: the recipe hash of this run.
+    """
+
+    def __init__(self, output_dir, digest):
+        self.dir = os.path.join(output_dir, "state")
+        self.path = os.path.join(self.dir, "state.json")
+        self.digest = digest
+        self.finished = []  # dicts: index, key, report, after, elapsed_s, model
+        self.teacher = None  # teacher measurements
+        self.restarted = False  # a state of another recipe was found and discarded
+
+    def load(self):
+        """Read the saved state; return the number of finished stages that can be skipped."""
+        if not os.path.exists(self.path):
+            return 0
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            self.restarted = True
+            return 0
+        if saved.get("recipe_hash") != self.digest or saved.get("version") != STATE_VERSION:
+            self.restarted = True
+            return 0
+        self.finished = [s for s in saved.get("finished", []) if os.path.exists(s.get("model", ""))]
+        self.teacher = saved.get("teacher")
+        return len(self.finished)
+
+    def save(self):
+        write_json(self.path, {"version": STATE_VERSION, "recipe_hash": self.digest, "teacher": self.teacher,
+                               "finished": self.finished})
+
+    def record_teacher(self, metrics):
+        self.teacher = metrics
+        self.save()
+
+    def record_stage(self, index, key, model, report, before, after, elapsed_s):
+        """Save the model after stage ``index`` and add the stage to the finished list."""
+        os.makedirs(self.dir, exist_ok=True)
+        path = os.path.join(self.dir, f"stage_{index + 1}.keras")
+        save_model(model, path)
+        self.finished = [s for s in self.finished if s["index"] < index]
+        self.finished.append({"index": index, "key": key, "report": report, "before": before, "after": after,
+                              "elapsed_s": elapsed_s, "model": path})
+        self.save()
+
+    def last_model(self):
+        """The model saved after the last finished stage (None if none finished)."""
+        if not self.finished:
+            return None
+        return load_model(self.finished[-1]["model"])
+
+
+def load_model(path, unsafe=False):
+    """Load a saved ``tf_keras`` model (.keras, .h5 or SavedModel folder), QAT/pruning/clustering wrappers included.
+
+    Args:
+        path: the model file or folder.
+        unsafe: allow deserialising ``Lambda`` layers (executes code stored in the file). Defaults to False.
+
+    Raises:
+        ModelError: the file is missing or cannot be read as a tf_keras model.
+    """
+    from tfcompress._keras import keras
+    import tensorflow_model_optimization as tfmot
+
+    if not os.path.exists(path):
+        raise ModelError(f"model {path!r} does not exist. Give a saved tf_keras model (.keras, .h5 or a "
+                         "SavedModel folder).")
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(tfmot.quantization.keras.quantize_scope())
+            stack.enter_context(tfmot.sparsity.keras.prune_scope())
+            stack.enter_context(tfmot.clustering.keras.cluster_scope())
+            return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as exc:  # Keras raises many kinds; report one clear error
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = (" If it holds Lambda layers and you trust the file, pass --unsafe-load."
+                if "lambda" in str(exc).lower() or "safe_mode" in str(exc) else "")
+        raise ModelError(f"cannot load the model {path!r} as a tf_keras model ({type(exc).__name__}: {msg}). "
+                         f"Save it with tf_keras (tfcompress.keras) as .keras, .h5 or SavedModel.{hint}") from None
+
+
+__all__ = ["RunState", "load_model", "recipe_hash"]
