@@ -1,0 +1,222 @@
+"""Recipe stages for quantization and clustering.
+
+Recipe keys and methods:
+
+* ``quantize: {method: qat}`` (default): TFMOT quantization-aware training.
+* ``quantize: {method: pqat}``: prune-preserving QAT (run after ``prune``): zeros stay zero.
+* ``quantize: {method: cqat}``: cluster-preserving QAT (run after ``cluster``): each kernel keeps its
+  clustered values.
+* ``quantize: {method: ptq}``: no training; the model is returned unchanged and the report says that the
+  export should be int8 post-training quantization (with a representative dataset).
+* ``cluster: {number_of_clusters: 16, init: kmeans++, ...}``: TFMOT weight clustering, stripped.
+
+Collaborative QAT is chosen by *method* (``pqat``/``cqat``) rather than by an option of ``qat``, so that a
+recipe line says in one word what it does and each method has its own registered class.
+"""
+
+from tfcompress.errors import ConfigError
+from tfcompress.quantize.cluster import CENTROID_INITS, cluster_model, count_clustered_layers, strip_clustering
+from tfcompress.quantize.qat import count_quantized_layers, quantize_aware_model, strip_cluster_preserve
+from tfcompress.quantize.stats import max_unique_per_channel, overall_sparsity, unique_weight_counts
+from tfcompress.stage import Stage, register_stage
+
+
+def _check_epochs(epochs, stage):
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ConfigError(f"stage {stage!r}: epochs must be an integer >= 0; received {epochs!r}.")
+
+
+def _check_rate(rate, stage):
+    if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
+        raise ConfigError(f"stage {stage!r}: learning_rate must be a positive number or None; received {rate!r}.")
+
+
+def _check_names(names, stage, option="skip_layers"):
+    if names is not None and (isinstance(names, str) or not all(isinstance(n, str) for n in names)):
+        raise ConfigError(f"stage {stage!r}: {option} must be a list of layer names or None; received {names!r}.")
+
+
+@register_stage
+class QuantizeAwareTraining(Stage):
+    """Quantization-aware training (TFMOT) and fine-tuning with the trainer.
+
+    The returned model carries TFMOT's fake-quant wrappers; the converter turns it into a
+    full-int8 ``.tflite``.  Inside a ``Distiller`` (a trainer with a teacher) the QAT model is
+    the student.
+
+    Args:
+        epochs: fine-tuning epochs of the QAT model. Defaults to 2.
+        learning_rate: peak learning rate; None uses the trainer's. Defaults to None.
+        skip_layers: names of layers left unquantized (float). Defaults to None.
+    """
+
+    name = "quantize"
+    method = "qat"
+    default_method = True
+    _preserve = None
+
+    def __init__(self, epochs=2, learning_rate=None, skip_layers=None):
+        _check_epochs(epochs, self.name)
+        _check_rate(learning_rate, self.name)
+        _check_names(skip_layers, self.name)
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.skip_layers = skip_layers
+
+    def apply(self, model, trainer):
+        qat = quantize_aware_model(model, skip_layers=self.skip_layers, preserve=self._preserve)
+        history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate)
+        if self._preserve == "clusters":
+            qat = strip_cluster_preserve(qat)
+        self._report = {
+            "stage": self.name,
+            "method": self.method,
+            "epochs": self.epochs,
+            "quantized_layers": count_quantized_layers(qat),
+            "skipped_layers": list(self.skip_layers or []),
+            "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
+            "val_accuracy": trainer.evaluate(qat),
+            "export": "int8",
+        }
+        self._report.update(self._preservation(model, qat))
+        return qat
+
+    def _preservation(self, before, after):
+        return {}
+
+
+@register_stage
+class PrunePreservingQAT(QuantizeAwareTraining):
+    """Prune-preserving QAT (TFMOT ``Default8BitPrunePreserveQuantizeScheme``): zeros stay zero.
+
+    Give it a pruned model with the pruning wrappers stripped.  Same arguments as ``QuantizeAwareTraining``.
+    """
+
+    method = "pqat"
+    default_method = False
+    _preserve = "sparsity"
+
+    def _preservation(self, before, after):
+        return {"sparsity_before": overall_sparsity(before), "sparsity_after": overall_sparsity(after)}
+
+
+@register_stage
+class ClusterPreservingQAT(QuantizeAwareTraining):
+    """Cluster-preserving QAT (TFMOT ``Default8BitClusterPreserveQuantizeScheme``).
+
+    Give it a clustered model with the clustering wrappers stripped; each Dense kernel keeps its
+    distinct values, each Conv2D kernel keeps them per output channel (TFMOT clusters convolutions per
+    channel in CQAT, so a conv kernel may hold up to clusters x channels values afterwards), and zeros
+    stay zero when the model was also pruned.  CQAT's training variables are
+    stripped before the model is returned.  Same arguments as ``QuantizeAwareTraining``.
+    """
+
+    method = "cqat"
+    default_method = False
+    _preserve = "clusters"
+
+    def _preservation(self, before, after):
+        return {"unique_values_before": unique_weight_counts(before),
+                "unique_values_after": unique_weight_counts(after),
+                "max_unique_per_channel_after": max_unique_per_channel(after)}
+
+
+@register_stage
+class PostTrainingQuantization(Stage):
+    """Post-training int8 quantization: nothing to train, so the model is returned unchanged.
+
+    The report records ``export: int8`` with ``quantization: post-training``, so the export stage
+    quantizes with a representative dataset.
+    """
+
+    name = "quantize"
+    method = "ptq"
+    default_method = False
+
+    def __init__(self):
+        pass
+
+    def apply(self, model, trainer):
+        self._report = {"stage": self.name, "method": self.method, "export": "int8",
+                        "quantization": "post-training"}
+        return model
+
+
+def _kernel_layer_names(model):
+    return [layer.name for layer in model.layers
+            if any(w.name.split("/")[-1].split(":")[0].endswith("kernel") for w in layer.weights)]
+
+
+@register_stage
+class WeightClustering(Stage):
+    """Weight clustering (TFMOT), fine-tuned with the trainer, wrappers stripped.
+
+    Args:
+        number_of_clusters: distinct values per kernel (>= 2). Defaults to 16.
+        init: centroid initialisation: ``"linear"``, ``"kmeans++"``, ``"density-based"`` or ``"random"``.
+            Defaults to "kmeans++".
+        epochs: fine-tuning epochs. Defaults to 2.
+        learning_rate: peak learning rate; None uses the trainer's. Defaults to None.
+        skip_layers: names of layers left unclustered. Defaults to None.
+        skip_first: leave the first layer with a kernel (usually the first conv) unclustered. Defaults to False.
+        skip_last: leave the last layer with a kernel (usually the classifier) unclustered. Defaults to False.
+        preserve_sparsity: keep the zeros of a pruned model. Defaults to False.
+    """
+
+    name = "cluster"
+    method = "kmeans"
+    default_method = True
+
+    def __init__(self, number_of_clusters=16, init="kmeans++", epochs=2, learning_rate=None, skip_layers=None,
+                 skip_first=False, skip_last=False, preserve_sparsity=False):
+        if not isinstance(number_of_clusters, int) or isinstance(number_of_clusters, bool) or number_of_clusters < 2:
+            raise ConfigError(f"stage 'cluster': number_of_clusters must be an integer >= 2; received "
+                              f"{number_of_clusters!r}.")
+        if init not in CENTROID_INITS:
+            raise ConfigError(f"stage 'cluster': init must be one of {sorted(CENTROID_INITS)}; received {init!r}.")
+        _check_epochs(epochs, self.name)
+        _check_rate(learning_rate, self.name)
+        _check_names(skip_layers, self.name)
+        self.number_of_clusters = number_of_clusters
+        self.init = init
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.skip_layers = skip_layers
+        self.skip_first = skip_first
+        self.skip_last = skip_last
+        self.preserve_sparsity = preserve_sparsity
+
+    def layers_to_skip(self, model):
+        """Names of the layers of ``model`` that this stage leaves unclustered."""
+        skip = list(self.skip_layers or [])
+        kernel_layers = _kernel_layer_names(model)
+        if kernel_layers and self.skip_first:
+            skip.append(kernel_layers[0])
+        if kernel_layers and self.skip_last:
+            skip.append(kernel_layers[-1])
+        return sorted(set(skip))
+
+    def apply(self, model, trainer):
+        skip = self.layers_to_skip(model)
+        clustered = cluster_model(model, self.number_of_clusters, init=self.init, skip_layers=skip,
+                                  preserve_sparsity=self.preserve_sparsity)
+        wrapped = count_clustered_layers(clustered)
+        history = trainer.fit(clustered, self.epochs, learning_rate=self.learning_rate)
+        stripped = strip_clustering(clustered)
+        self._report = {
+            "stage": self.name,
+            "method": self.method,
+            "number_of_clusters": self.number_of_clusters,
+            "init": self.init,
+            "epochs": self.epochs,
+            "clustered_layers": wrapped,
+            "skipped_layers": skip,
+            "unique_values": unique_weight_counts(stripped),
+            "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
+            "val_accuracy": trainer.evaluate(stripped),
+        }
+        return stripped
+
+
+__all__ = ["QuantizeAwareTraining", "PrunePreservingQAT", "ClusterPreservingQAT", "PostTrainingQuantization",
+           "WeightClustering"]
