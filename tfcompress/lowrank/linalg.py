@@ -71,7 +71,8 @@ def rank_for_energy(energies, energy):
     if not 0.0 < float(energy) <= 1.0:
         raise ConfigError(f"energy must be in (0, 1]; received {energy!r}. Example: energy=0.9 keeps 90%.")
     kept = kept_energy_curve(energies)
-    return int(min(np.searchsorted(kept, float(energy) - 1e-12) + 1, len(kept)))
+    # kernels are float32: a share within 1e-6 of the request counts as reaching it
+    return int(min(np.searchsorted(kept, float(energy) - 1e-6) + 1, len(kept)))
 
 
 def kept_energy_curve(energies):
