@@ -1,0 +1,219 @@
+"""Search a student under a budget, each trial distilled from the teacher: ``search_student``.
+
+The search is resumable (the tuner directory keeps every finished trial) and
+runs unchanged as KerasTuner distributed tuning: with ``KERASTUNER_ORACLE_IP``,
+``KERASTUNER_ORACLE_PORT`` and ``KERASTUNER_TUNER_ID`` set, the process whose
+tuner id contains "chief" serves the oracle and returns the result once every
+trial is done; the workers run trials and return None.
+"""
+
+import os
+import tempfile
+import time
+
+import keras_tuner
+
+from tfcompress._keras import keras
+from tfcompress.errors import BudgetError, ConfigError, TrainingError
+from tfcompress.search.budget import Budget
+from tfcompress.search.measure import measure_candidate
+from tfcompress.search.pareto import pareto_front, trials_markdown
+from tfcompress.search.spaces import as_hypermodel, build_with, make_space, shapes_of, smallest_values
+from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, StudentTuner, make_oracle
+
+_COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+
+
+class SearchResult:
+    """What a student search found.
+
+    Attributes:
+        best_hyperparameters: dict of the best trial's hyperparameter values.
+        best_model: the best student, rebuilt, with its trial's weights, distilled ``final_epochs`` more.
+        best_val_accuracy: validation accuracy of ``best_model``.
+        trials: list of dicts, one per trial (status COMPLETED, REJECTED or FAILED, metrics, hyperparameters).
+        pareto: the trials on the Pareto front of validation accuracy vs int8 bytes.
+        rejected: number of candidates rejected by the budget without training.
+        failed: number of trials that failed for another reason.
+        budget: the ``Budget``.
+        directory: the tuner's project folder.
+        new_trial_ids: ids of the trials this call ran (a resumed search skips finished ones).
+    """
+
+    def __init__(self, best_hyperparameters, best_model, best_val_accuracy, best_trial_id, trials, budget,
+                 directory, seconds, new_trial_ids=()):
+        self.best_hyperparameters = best_hyperparameters
+        self.best_model = best_model
+        self.best_val_accuracy = best_val_accuracy
+        self.best_trial_id = best_trial_id
+        self.trials = trials
+        self.pareto = pareto_front(trials)
+        self.rejected = sum(t["status"] == "REJECTED" for t in trials)
+        self.failed = sum(t["status"] == "FAILED" for t in trials)
+        self.budget = budget
+        self.directory = directory
+        self.seconds = seconds
+        self.new_trial_ids = list(new_trial_ids)
+
+    @property
+    def completed(self):
+        return [t for t in self.trials if t["status"] == "COMPLETED"]
+
+    def markdown(self):
+        """The trials table in Markdown (Pareto-front trials marked ``*``)."""
+        return trials_markdown(self.trials, {t["trial_id"] for t in self.pareto})
+
+    def to_dict(self):
+        """JSON-able summary (without the model)."""
+        return {"best_trial_id": self.best_trial_id, "best_hyperparameters": self.best_hyperparameters,
+                "best_val_accuracy": self.best_val_accuracy, "budget": self.budget.get_config(),
+                "trials": self.trials, "pareto": self.pareto, "rejected": self.rejected, "failed": self.failed,
+                "completed": len(self.completed), "seconds": self.seconds, "directory": self.directory,
+                "new_trial_ids": self.new_trial_ids}
+
+
+def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_trials=8, epochs=4,
+                   oracle="random", budget=None, final_epochs=0, reward=None, seed=0, directory=None,
+                   project_name="student_search", overwrite=False):
+    """Search the best student under ``budget``; every trial is distilled from the teacher.
+
+    Args:
+        trainer: a ``tfcompress.Trainer``; with a teacher, trials are distilled, else trained on labels.
+        teacher: model giving the input shape and number of classes; None for ``trainer.teacher`` (or the
+            data if there is no teacher). Defaults to None.
+        family: "auto", "cnn" or "mlp" (ignored when ``hypermodel`` is given). Defaults to "auto".
+        hypermodel: your own ``build(hp)`` function or ``keras_tuner.HyperModel`` returning ``tf_keras``
+            students. Defaults to None.
+        max_trials: trials to run, rejected ones included. Defaults to 8.
+        epochs: distillation epochs per trial (Hyperband: the most epochs of a trial). Defaults to 4.
+        oracle: "random", "bayesian" or "hyperband". Defaults to "random".
+        budget: a ``Budget`` or its config dict; None for no bound. Defaults to None.
+        final_epochs: further distillation epochs of the best student. Defaults to 0.
+        reward: None (score = val accuracy) or "mnas" (``acc * (size/target)^-0.07``; target is
+            ``budget.max_bytes``, else ``budget.max_latency_us``). Defaults to None.
+        seed: seed of the oracle and of weight initialisation. Defaults to 0.
+        directory: tuner folder; None for ``trainer.workdir`` or a new temporary folder. Defaults to None.
+        project_name: subfolder of ``directory``. Defaults to "student_search".
+        overwrite: start afresh instead of resuming trials found in the folder. Defaults to False.
+
+    Returns:
+        A ``SearchResult``; None in a distributed worker process.
+
+    Raises:
+        BudgetError: the smallest candidate of the space breaks the budget, or every trial was rejected.
+        TrainingError: no trial completed for another reason.
+    """
+    budget = Budget.coerce(budget)
+    _check_args(max_trials, epochs, oracle, reward, budget, final_epochs)
+    start = time.perf_counter()
+    if hypermodel is None:
+        source = teacher if teacher is not None else trainer.teacher
+        if source is not None:
+            input_shape, num_classes = shapes_of(source)
+        else:
+            input_shape, num_classes = trainer.input_shape, trainer.num_classes
+        hypermodel = make_space(family, input_shape, num_classes)
+    hypermodel = as_hypermodel(hypermodel)
+    if directory is None:
+        directory = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-search-")
+    tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
+                         reward=reward, seed=seed, directory=directory, project_name=project_name,
+                         overwrite=overwrite)
+    if not budget.is_unbounded:
+        check_reachable(hypermodel, tuner.oracle.get_space(), budget, trainer.data["x_val"][:64])
+    tuner.search(verbose=trainer.verbose)
+    if is_distributed_worker():
+        return None
+    return _collect(tuner, hypermodel, trainer, budget, final_epochs, time.perf_counter() - start)
+
+
+def is_distributed_worker():
+    """True in a KerasTuner distributed worker (oracle address set, tuner id without "chief")."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
+def check_reachable(hypermodel, space, budget, representative_data):
+    """Raise ``BudgetError`` if even the smallest candidate of the space breaks ``budget``."""
+    values = smallest_values(hypermodel, space)
+    model = build_with(hypermodel, space, values)
+    measured, violations = measure_candidate(model, representative_data, budget, latency=False)
+    keras.backend.clear_session()
+    if violations:
+        reached = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())
+        raise BudgetError(f"the budget {budget!r} cannot be met by this search space: its smallest candidate "
+                          f"({values}) measures {reached} ({'; '.join(violations)}). Fix: raise the budget to "
+                          f"at least these numbers, or search a space of smaller students.")
+    return measured
+
+
+def _check_args(max_trials, epochs, oracle, reward, budget, final_epochs):
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise ConfigError(f"expected max_trials to be a positive integer, received {max_trials!r}.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"expected epochs to be a positive integer, received {epochs!r}.")
+    if not isinstance(final_epochs, int) or final_epochs < 0:
+        raise ConfigError(f"expected final_epochs to be an integer >= 0, received {final_epochs!r}.")
+    if oracle not in ORACLES:
+        raise ConfigError(f"unknown oracle {oracle!r}; valid oracles: {', '.join(ORACLES)}.")
+    if reward not in REWARDS:
+        raise ConfigError(f"unknown reward {reward!r}; valid rewards: None (accuracy), 'accuracy', 'mnas'.")
+    if reward == "mnas" and not (budget.max_bytes or budget.max_latency_us):
+        raise ConfigError("reward='mnas' needs a target: set budget max_bytes (or max_latency_us).")
+
+
+def _collect(tuner, hypermodel, trainer, budget, final_epochs, seconds):
+    rows = [_row(tuner, trial) for trial in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)]
+    done = [r for r in rows if r["status"] == "COMPLETED"]
+    if not done:
+        rejected = [r for r in rows if r["status"] == "REJECTED"]
+        if rejected and len(rejected) == len(rows):
+            smallest = min((r.get("int8_bytes") or 0) for r in rejected)
+            raise BudgetError(f"all {len(rows)} trials were rejected by the budget {budget!r}; the smallest "
+                              f"candidate tried had int8_bytes={smallest}. Fix: raise the budget, or run more "
+                              f"trials (max_trials).")
+        messages = [r.get("message") or "" for r in rows if r["status"] == "FAILED"]
+        raise TrainingError(f"none of the {len(rows)} trials completed, so there is no best student. First "
+                            f"failure:\n{messages[0] if messages else 'no trial ran'}")
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.status == _COMPLETED
+    values = {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
+    keras.backend.clear_session()
+    model = build_with(hypermodel, tuner.oracle.get_space(), best.hyperparameters.values)
+    weights = tuner.weights_path(best.trial_id)
+    if weights:
+        model.load_weights(weights)
+        more = final_epochs
+    else:  # e.g. the worker that trained it kept its folder: train afresh
+        more = tuner.epochs + final_epochs
+    if more:
+        trainer.fit(model, more)
+    accuracy = float(trainer.evaluate(model))
+    return SearchResult(values, model, accuracy, best.trial_id, rows, budget, tuner.project_dir, seconds,
+                        tuner.ran_trial_ids)
+
+
+def _row(tuner, trial):
+    record = tuner.read_record(trial.trial_id)
+    row = {"trial_id": trial.trial_id, "status": trial.status,
+           "hyperparameters": dict(trial.hyperparameters.values)}
+    for name in ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds"):
+        if trial.metrics.exists(name):
+            row[name] = trial.metrics.get_last_value(name)
+        elif name in record:
+            row[name] = record[name]
+    for name in ("params", "int8_bytes"):
+        if row.get(name) is not None:
+            row[name] = int(row[name])
+    row["tuner_id"] = record.get("tuner_id")
+    if trial.status in ("FAILED", "INVALID"):
+        message = trial.message or ""
+        if REJECTED_PREFIX in message or "rejected" in record:
+            row["status"] = "REJECTED"
+            row["reason"] = record.get("rejected") or message.split(REJECTED_PREFIX)[-1].strip()
+        else:
+            row["status"] = "FAILED"
+            row["message"] = message.strip().splitlines()[-1] if message.strip() else ""
+    return row
+
+
+__all__ = ["search_student", "SearchResult", "check_reachable"]

@@ -1,0 +1,58 @@
+"""The "search" stage: a recipe entry that replaces the model by the best searched student."""
+
+from tfcompress.search.budget import Budget
+from tfcompress.search.search import search_student
+from tfcompress.stage import Stage, register_stage
+
+
+@register_stage
+class SearchStage(Stage):
+    """Search a student architecture under a budget, every trial distilled from the teacher.
+
+    ``apply(model, trainer)`` takes ``model`` as the teacher only for its input shape and number of
+    classes (the trainer's teacher guides the trials) and returns the best student.
+
+    Args:
+        family: "auto", "cnn" or "mlp". Defaults to "auto".
+        max_trials: trials to run, rejected ones included. Defaults to 8.
+        epochs: distillation epochs per trial. Defaults to 4.
+        oracle: "random", "bayesian" or "hyperband". Defaults to "random".
+        budget: dict with any of ``max_bytes``, ``max_params``, ``max_latency_us``. Defaults to None.
+        final_epochs: further distillation epochs of the best student. Defaults to 0.
+        reward: None (val accuracy) or "mnas". Defaults to None.
+        seed: Defaults to 0.
+        directory: tuner folder (resumable); None for the trainer's workdir. Defaults to None.
+
+    Example:
+        >>> stage = SearchStage(family="mlp", max_trials=4, budget={"max_bytes": 20000})
+        >>> SearchStage.from_config(stage.get_config()).get_config() == stage.get_config()
+        True
+    """
+
+    name = "search"
+
+    def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
+                 reward=None, seed=0, directory=None):
+        Budget.coerce(budget)  # validate early
+        self.family = family
+        self.max_trials = max_trials
+        self.epochs = epochs
+        self.oracle = oracle
+        self.budget = budget
+        self.final_epochs = final_epochs
+        self.reward = reward
+        self.seed = seed
+        self.directory = directory
+
+    def apply(self, model, trainer):
+        result = search_student(trainer, teacher=model, family=self.family, max_trials=self.max_trials,
+                                epochs=self.epochs, oracle=self.oracle, budget=self.budget,
+                                final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,
+                                directory=self.directory)
+        self.result = result
+        self._report = {k: v for k, v in result.to_dict().items()}
+        self._report["trials_markdown"] = result.markdown()
+        return result.best_model
+
+
+__all__ = ["SearchStage"]

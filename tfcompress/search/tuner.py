@@ -1,0 +1,213 @@
+"""The KerasTuner tuner whose trials distill a candidate student and measure it.
+
+KerasTuner's ``Tuner`` refuses ``tf_keras`` models, so ``StudentTuner``
+subclasses ``BaseTuner`` (its "tune anything" pattern): ``run_trial`` builds
+the candidate itself, rejects it without training if it breaks the budget
+(``FailedTrialError``), distills it briefly through the ``Trainer``, and
+returns a dict of metrics.  The oracle (random, Bayesian, Hyperband) decides
+what to try and keeps the resumable state on disk.
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+import traceback
+
+import keras_tuner
+from keras_tuner.engine import base_tuner
+
+from tfcompress._keras import keras
+from tfcompress.errors import ConfigError
+from tfcompress.search.measure import measure_candidate
+from tfcompress.search.spaces import check_student
+
+OBJECTIVE = "score"
+ORACLES = ("random", "bayesian", "hyperband")
+REWARDS = (None, "accuracy", "mnas")
+MNAS_W = -0.07
+CANDIDATE_FILE = "candidate.json"
+WEIGHTS_FILE = "student.weights.h5"
+REJECTED_PREFIX = "rejected by the budget: "
+
+
+def make_oracle(oracle, max_trials, epochs, seed):
+    """A KerasTuner oracle maximising ``score``.
+
+    Rejected candidates are failed trials, so the limit on consecutive failures is lifted (the
+    search itself checks that some trial trained). Hyperband runs at most ``max_trials`` trials
+    with up to ``epochs`` epochs each.
+    """
+    objective = keras_tuner.Objective(OBJECTIVE, direction="max")
+    common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=10 ** 9)
+    if oracle == "random":
+        return keras_tuner.oracles.RandomSearchOracle(max_trials=max_trials, **common)
+    if oracle == "bayesian":
+        return keras_tuner.oracles.BayesianOptimizationOracle(max_trials=max_trials, **common)
+    if oracle == "hyperband":
+        out = keras_tuner.oracles.HyperbandOracle(max_epochs=max(int(epochs), 2), factor=3, **common)
+        out.max_trials = max_trials
+        return out
+    raise ConfigError(f"unknown oracle {oracle!r}; valid oracles: {', '.join(ORACLES)}.")
+
+
+def mnas_reward(accuracy, size, target, w=MNAS_W):
+    """MnasNet's soft-constrained reward ``accuracy * (size / target) ** w``."""
+    return float(accuracy) * (float(size) / float(target)) ** w
+
+
+class StudentTuner(base_tuner.BaseTuner):
+    """Runs each trial as: build, measure against the budget, distill briefly, evaluate.
+
+    Args:
+        oracle: a KerasTuner oracle (see ``make_oracle``).
+        hypermodel: a KerasTuner ``HyperModel`` building ``tf_keras`` students.
+        trainer: a ``tfcompress.Trainer`` (with the teacher, trials are distilled).
+        budget: a ``Budget``.
+        epochs: training epochs per trial (Hyperband sets its own).
+        reward: None/"accuracy" (score = val accuracy) or "mnas". Defaults to None.
+        seed: seed of each trial's weight initialisation. Defaults to 0.
+        directory, project_name, overwrite: as in KerasTuner.
+    """
+
+    def __init__(self, oracle, hypermodel, trainer, budget, epochs, reward=None, seed=0, directory=None,
+                 project_name="student_search", overwrite=False):
+        self.trainer = trainer
+        self.budget = budget
+        self.epochs = int(epochs)
+        self.reward = reward
+        self.seed = int(seed or 0)
+        self.ran_trial_ids = []
+        super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name,
+                         overwrite=overwrite)
+
+    def _representative(self):
+        return self.trainer.data["x_val"][:64]
+
+    def run_trial(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        self.ran_trial_ids.append(trial.trial_id)
+        record = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id}
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed + _trial_number(trial.trial_id))
+        model = check_student(self.hypermodel.build(hp))
+        measured, violations = measure_candidate(model, self._representative(), self.budget)
+        record.update(measured)
+        if violations:
+            record["rejected"] = "; ".join(violations)
+            self._write_record(trial.trial_id, record)
+            raise Rejected(REJECTED_PREFIX + record["rejected"])
+        initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
+        epochs = int(hp.values.get("tuner/epochs", self.epochs)) - initial_epoch
+        parent = hp.values.get("tuner/trial_id")
+        if parent is not None:  # Hyperband continues a previous trial's training
+            path = os.path.join(self.get_trial_dir(parent), WEIGHTS_FILE)
+            if os.path.exists(path):
+                model.load_weights(path)
+            else:
+                epochs += initial_epoch
+        start = time.perf_counter()
+        self.trainer.fit(model, epochs)
+        accuracy = float(self.trainer.evaluate(model))
+        record["train_seconds"] = time.perf_counter() - start
+        record["epochs"] = epochs
+        if not math.isfinite(accuracy):
+            raise keras_tuner.errors.FailedTrialError(f"validation accuracy is {accuracy}")
+        record["val_accuracy"] = accuracy
+        record["score"] = self._score(accuracy, measured)
+        self._save_weights(model, trial.trial_id)
+        self._write_record(trial.trial_id, record)
+        keras.backend.clear_session()
+        return {key: float(record[key]) for key in
+                ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds") if key in record}
+
+    def _try_run_and_update_trial(self, trial, *args, **kwargs):
+        # As BaseTuner's, but a budget rejection is a plain FAILED trial without a printed traceback.
+        try:
+            self._run_and_update_trial(trial, *args, **kwargs)
+            trial.status = keras_tuner.engine.trial.TrialStatus.COMPLETED
+        except Rejected as exc:
+            trial.status = keras_tuner.engine.trial.TrialStatus.FAILED
+            trial.message = str(exc)
+        except keras_tuner.errors.FatalError:
+            raise
+        except Exception as exc:
+            failed = isinstance(exc, keras_tuner.errors.FailedTrialError)
+            trial.status = keras_tuner.engine.trial.TrialStatus.FAILED if failed else \
+                keras_tuner.engine.trial.TrialStatus.INVALID
+            trial.message = traceback.format_exc()
+            if self.trainer.verbose:
+                print(trial.message)
+
+    def _score(self, accuracy, measured):
+        if self.reward != "mnas":
+            return accuracy
+        if self.budget.max_bytes:
+            return mnas_reward(accuracy, measured["int8_bytes"], self.budget.max_bytes)
+        return mnas_reward(accuracy, measured["latency_us"], self.budget.max_latency_us)
+
+    def _save_weights(self, model, trial_id):
+        folder = self.get_trial_dir(trial_id)
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{WEIGHTS_FILE}")
+        model.save_weights(tmp)
+        os.replace(tmp, os.path.join(folder, WEIGHTS_FILE))
+
+    def _write_record(self, trial_id, record):
+        write_json_atomic(os.path.join(self.get_trial_dir(trial_id), CANDIDATE_FILE), record)
+
+    def read_record(self, trial_id):
+        """What ``run_trial`` recorded for a trial (empty dict if nothing)."""
+        path = os.path.join(self.project_dir, f"trial_{trial_id}", CANDIDATE_FILE)
+        if not os.path.exists(path):
+            return {}
+        with open(path) as fh:
+            return json.load(fh)
+
+    def weights_path(self, trial_id):
+        path = os.path.join(self.project_dir, f"trial_{trial_id}", WEIGHTS_FILE)
+        return path if os.path.exists(path) else None
+
+    # KerasTuner's model saving goes through Keras 3; our weights are saved in run_trial.
+    def save_model(self, trial_id, model, step=0):
+        pass
+
+    def load_model(self, trial):
+        raise NotImplementedError("rebuild the student from get_best_hyperparameters(); see SearchResult.")
+
+
+class Rejected(keras_tuner.errors.FailedTrialError):
+    """A candidate broke the budget before training (a failed trial, not a crash)."""
+
+
+def _trial_number(trial_id):
+    try:
+        return int(trial_id)
+    except (TypeError, ValueError):
+        return 0
+
+
+def write_json_atomic(path, obj):
+    """Write ``obj`` as JSON to ``path`` via a temporary file in the same folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, default=_jsonable)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "get_config"):
+        return value.get_config()
+    return str(value)
+
+
+__all__ = ["StudentTuner", "make_oracle", "mnas_reward", "write_json_atomic", "ORACLES", "REWARDS"]
