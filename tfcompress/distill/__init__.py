@@ -1,7 +1,8 @@
 """Knowledge distillation: Distiller, FeatureDistiller, losses, data-free distillation."""
 
 from tfcompress.distill.distiller import Distiller
+from tfcompress.distill.feature import FeatureDistiller
 from tfcompress.distill.losses import DecoupledKD, DistillationLoss, KLDivergence, StandardizedKL
 from tfcompress.distill.schedule import CosineDecay
 
-__all__ = ["Distiller", "DistillationLoss", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay"]
+__all__ = ["Distiller", "FeatureDistiller", "DistillationLoss", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay"]

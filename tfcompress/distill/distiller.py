@@ -162,10 +162,6 @@ class Distiller(keras.Model):
         w = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
         return tf.reduce_sum(per_sample * w) / tf.maximum(tf.reduce_sum(w), 1e-12)
 
-    def extra_losses(self, x, student_logits, training):
-        """Additional named losses of subclasses (e.g. feature hints): dict name -> scalar."""
-        return {}
-
     def compute_losses(self, x, y, sample_weight, training):
         y, t_logits = self._teacher_logits(x, y)
         s_out = self.student(x, training=training)
@@ -173,14 +169,8 @@ class Distiller(keras.Model):
         t_logits = tf.stop_gradient(tf.cast(t_logits, s_logits.dtype))
         hard = self._weighted_mean(self._hard_loss(y, s_out), sample_weight)
         soft = self._weighted_mean(self.distillation_loss_fn(t_logits, s_logits, y), sample_weight)
-        named = {"student_loss": hard, "distillation_loss": soft}
-        named.update(self.extra_losses(x, s_logits, training))
         total = self.alpha * hard + (1.0 - self.alpha) * soft
-        for key, value in named.items():
-            if key not in ("student_loss", "distillation_loss"):
-                total += value
-        named["loss"] = total
-        return y, s_out, named
+        return y, s_out, {"loss": total, "student_loss": hard, "distillation_loss": soft}
 
     def _update_metrics(self, y, s_out, sample_weight, named):
         for key, value in named.items():
