@@ -18,7 +18,7 @@ from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.prune import select
 from tfcompress.prune.schedule import describe_schedule, make_schedule, steps_per_epoch
-from tfcompress.prune.summary import sparsity_summary, total_sparsity
+from tfcompress.prune.summary import stage_report
 from tfcompress.stage import Stage, register_stage
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
@@ -181,14 +181,6 @@ class MagnitudePruning(Stage):
                                        layer_sparsity=self.layer_sparsity, exclude=self.exclude,
                                        initial_sparsity=self.initial_sparsity, end_fraction=self.end_fraction,
                                        updates=self.updates, learning_rate=self.learning_rate)
-        self._report = _report(self.method, pruned, trainer, info)
+        self._report = stage_report(self.method, pruned, trainer, info)
         return pruned
 
-
-def _report(method, pruned, trainer, info):
-    rows = sparsity_summary(pruned)
-    return {"method": method, **info,
-            "pruned_kernel_sparsity": total_sparsity(rows, layers=list(info.get("targets", {}))),
-            "model_kernel_sparsity": total_sparsity(rows),
-            "layers": {r["layer"]: round(r["kernel_sparsity"], 4) for r in rows if r["kernel_params"]},
-            "val_accuracy": trainer.evaluate(pruned)}

@@ -70,14 +70,14 @@ def make_schedule(kind, sparsity, epochs, steps_per_epoch, initial_sparsity=0.0,
     begin = max(1, int(round(begin_fraction * total)))
     if kind == "constant":
         span = max(1, total - begin)
-        n = updates or min(10, span)
-        frequency = max(1, span // n)
+        n = min(updates or 10, span)
+        frequency = max(1, int(math.ceil(span / n)))
         return tfmot.sparsity.keras.ConstantSparsity(float(sparsity), begin_step=begin, end_step=-1,
                                                      frequency=frequency)
     end_limit = max(begin + 1, min(total, int(round(end_fraction * total))))
     span = end_limit - begin
     n = min(updates or 10, span)
-    frequency = max(1, span // n)
+    frequency = max(1, int(math.ceil(span / n)))
     end = begin + frequency * (span // frequency)  # an update falls exactly on end_step
     return tfmot.sparsity.keras.PolynomialDecay(float(initial_sparsity), float(sparsity), begin_step=begin,
                                                 end_step=end, power=power, frequency=frequency)

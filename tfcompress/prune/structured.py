@@ -11,7 +11,8 @@ import numpy as np
 
 from tfcompress.errors import ConfigError, ShapeError
 from tfcompress.prune import select
-from tfcompress.prune.magnitude import _report, magnitude_targets, pruning_callbacks, strip, wrap_for_pruning
+from tfcompress.prune.magnitude import magnitude_targets, pruning_callbacks, strip, wrap_for_pruning
+from tfcompress.prune.summary import stage_report
 from tfcompress.stage import Stage, register_stage
 
 import tensorflow_model_optimization as tfmot  # noqa: E402  (after tfcompress._keras, via select)
@@ -132,5 +133,5 @@ class MbyNPruning(Stage):
 
     def apply(self, model, trainer):
         pruned, info = prune_m_by_n(model, trainer, self.epochs, self.m_by_n, self.exclude, self.learning_rate)
-        self._report = _report(self.method, pruned, trainer, info)
+        self._report = stage_report(self.method, pruned, trainer, info)
         return pruned

@@ -80,6 +80,18 @@ def format_summary(rows):
     return "\n".join(lines)
 
 
+def stage_report(method, pruned, trainer, info):
+    """The JSON-able report of a pruning stage: ``info``, sparsities reached and validation accuracy."""
+    rows = sparsity_summary(pruned)
+    return {"method": method, **info,
+            "pruned_kernel_sparsity": total_sparsity(rows, layers=list(info.get("targets", {}))),
+            "model_kernel_sparsity": total_sparsity(rows),
+            "params": sum(r["params"] for r in rows),
+            "nonzero_params": sum(r["nonzero"] for r in rows),
+            "layers": {r["layer"]: round(r["kernel_sparsity"], 4) for r in rows if r["kernel_params"]},
+            "val_accuracy": trainer.evaluate(pruned)}
+
+
 def _walk(model, prefix):
     for layer in model.layers:
         if isinstance(layer, keras.Model):
