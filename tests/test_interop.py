@@ -230,3 +230,24 @@ def test_load_keras3_h5_file(tmp_path):
     k3.save(path)
     model = interop.load_model(path)
     _assert_same_outputs(k3, model, _x((6,), seed=8))
+
+
+def test_tf_keras_lambda_and_saved_model_folders(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda t: t * 2, name="lam")])
+    model.save(tmp_path / "lam.keras")
+    with pytest.raises(ModelError, match="safe_mode=False"):
+        interop.load_model(tmp_path / "lam.keras")
+    x = _x((3,))
+    trusted = interop.ensure_tf_keras(tmp_path / "lam.keras", safe_mode=False)
+    np.testing.assert_allclose(trusted(x).numpy(), 2 * x)
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    _randomize(dense)
+    dense.save(tmp_path / "saved")
+    np.testing.assert_allclose(interop.load_model(tmp_path / "saved")(x).numpy(), dense(x).numpy(), atol=1e-6)
+
+
+def test_keras3_export_folder_is_refused_with_a_reason(tmp_path):
+    k3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)])
+    k3.export(str(tmp_path / "exported"), verbose=False)
+    with pytest.raises(ModelError, match="SavedModel without Keras metadata"):
+        interop.load_model(tmp_path / "exported")

@@ -41,7 +41,7 @@ SUPPORTED_LAYERS = (
 _BASE_LAYER_KWARGS = {"name", "trainable", "dtype", "dynamic", "input_shape", "batch_input_shape", "batch_size",
                       "input_dim", "weights", "activity_regularizer", "autocast"}
 # Keras 3 config keys with no tf_keras counterpart that never change what a converted layer computes.
-_IGNORABLE_KEYS = {"optional", "seed", "quantization_config", "lora_rank", "lora_alpha"}
+_IGNORABLE_KEYS = {"optional", "seed"}
 _OBJECT_MODULES = {"initializer": "initializers", "regularizer": "regularizers", "constraint": "constraints"}
 
 
@@ -408,24 +408,30 @@ def load_model(path, safe_mode=True):
             else:
                 raise _load_error(path, exc, safe_mode) from None
     if not is_tf_keras_model(model):
-        raise ModelError(f"{path!r} did not hold a Keras model; received {type(model).__name__}. "
-                         "Expected a file written by model.save().")
+        hint = (" (a SavedModel without Keras metadata, e.g. from Keras 3 model.export() or "
+                "tf.saved_model.save, holds no layers to rebuild)" if os.path.isdir(path) else "")
+        raise ModelError(f"{path!r} did not hold a Keras model; received {type(model).__name__}{hint}. "
+                         "Expected a file written by model.save(); fix: save the model as .keras.")
     return model
 
 
-def ensure_tf_keras(model_or_path, sample_inputs=None):
+def ensure_tf_keras(model_or_path, sample_inputs=None, safe_mode=True):
     """A tf_keras model from a path, a Keras 3 model or a tf_keras model.
 
     Args:
         model_or_path: a file path (str or ``os.PathLike``, loaded with :func:`load_model`), a Keras 3 model
             (converted with :func:`to_tf_keras`) or a tf_keras model (returned unchanged).
         sample_inputs: passed to :func:`to_tf_keras` for a Keras 3 model. Defaults to None.
+        safe_mode: passed to :func:`load_model` for a path. Defaults to True.
+
+    Returns:
+        A ``tf_keras`` model.
 
     Raises:
         ModelError: anything else, or a model that cannot be loaded or converted.
     """
     if isinstance(model_or_path, (str, os.PathLike)):
-        return load_model(model_or_path)
+        return load_model(model_or_path, safe_mode=safe_mode)
     if is_tf_keras_model(model_or_path) or _keras3_kind(model_or_path) is not None:
         return to_tf_keras(model_or_path, sample_inputs=sample_inputs)
     raise ModelError(f"expected a model path, a Keras 3 model or a tf_keras model, received "
