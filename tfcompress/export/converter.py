@@ -1,6 +1,7 @@
 """Keras → TFLite conversion with the TFLite converter (int8, int8 with float I/O, float16, dynamic range, float)."""
 
 import re
+import warnings
 
 import numpy as np
 
@@ -86,7 +87,10 @@ def _configure(converter, format, samples, qat):
                 yield [arr[i:i + 1] for arr in samples]
 
         converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if samples is not None or not qat:
+        # A QAT model without data takes its ranges from training; the converter's int8-only check would
+        # (wrongly) ask for data then, so the fully-integer check is left to verify_tflite.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if format == "int8":
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -141,6 +145,8 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
         if representative_data is not None:
             samples = _representative_inputs(model, representative_data, num_samples)
 
+    from tensorflow.lite.python.convert_phase import ConverterError
+
     errors = []
     for how in ("keras", "concrete"):
         try:
@@ -149,8 +155,14 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
             else:
                 converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)], model)
             _configure(converter, format, samples, qat)
-            return bytes(converter.convert())
-        except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
+            with warnings.catch_warnings():
+                # int8 I/O always triggers "Statistics for quantized inputs were expected": harmless here.
+                warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+                return bytes(converter.convert())
+        except ConverterError as exc:  # the graph itself cannot be converted: the other path fails the same way
+            errors.append(exc)
+            break
+        except Exception as exc:  # tracing/saving problems of the Keras path: try a concrete function
             errors.append(exc)
     ops, detail = _explain(errors[-1])
     op_part = f" (op {', '.join(ops)})" if ops else ""

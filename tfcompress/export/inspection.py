@@ -62,7 +62,8 @@ def integer_violations(ops, tensors, inputs, outputs):
             continue
         t = floats[0]
         bad.append(f"{op['op_name']} (tensor {t['name']!r}: {_dtype_name(t['dtype'])})")
-    return bad
+    # ops that compute in float first, the (de)quantize ops around them after
+    return sorted(bad, key=lambda s: s.startswith(_BOUNDARY_OPS))
 
 
 def inspect_tflite(tflite):

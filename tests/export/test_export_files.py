@@ -1,0 +1,52 @@
+import os
+
+import pytest
+
+from tfcompress.errors import ModelError
+from tfcompress.export import atomic_write, load_keras_model
+
+
+def test_atomic_write_writes_and_replaces(tmp_path):
+    target = tmp_path / "f.bin"
+    atomic_write(str(target), b"one")
+    atomic_write(str(target), b"two")
+    assert target.read_bytes() == b"two"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):
+    target = tmp_path / "model.tflite"
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(str(target), b"x" * 1000)
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []  # no temporary file left behind either
+
+
+def test_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "model.tflite"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.raises(OSError):
+        atomic_write(str(target), b"new")
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["model.tflite"]
+
+
+def test_unreadable_keras_file_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="load"):
+        load_keras_model(str(bad))
+    with pytest.raises(ModelError, match="does not exist"):
+        load_keras_model(str(tmp_path / "none.keras"))
+
+
+def test_saved_keras_model_loads(trained_cnn, tmp_path):
+    path = str(tmp_path / "m.keras")
+    trained_cnn.save(path)
+    loaded = load_keras_model(path)
+    assert loaded.count_params() == trained_cnn.count_params()

@@ -1,0 +1,75 @@
+"""``export_tflite``: convert, verify, write the file atomically, write its model card (and a C array)."""
+
+import json
+import os
+
+import numpy as np
+
+from tfcompress.errors import ConfigError
+from tfcompress.export.c_array import write_c_array
+from tfcompress.export.card import build_model_card
+from tfcompress.export.converter import INTEGER_FORMATS, convert
+from tfcompress.export.files import atomic_write
+from tfcompress.export.inspection import inspect_tflite, keras_sparsity
+from tfcompress.export.runtime import measure_latency
+from tfcompress.export.verify import verify_tflite
+
+
+def card_path_for(path):
+    """The model card path of a ``.tflite`` path: the same path with a ``.json`` suffix."""
+    return os.path.splitext(path)[0] + ".json"
+
+
+def export_tflite(model, path, format="int8", representative_data=None, eval_data=None, stages=None,
+                  num_samples=300, latency_runs=200, c_array=False):
+    """Convert a Keras model, verify the result, and write ``PATH`` plus its model card ``PATH.json``.
+
+    Steps: ``convert``; ``verify_tflite`` (load and run in LiteRT; for the int8 formats the model must be fully
+    integer, else ConversionError and nothing is written); write the file atomically; measure latency; write the
+    model card atomically; optionally the C array ``PATH_stem.cc``/``.h`` with the variable ``g_model``.
+
+    Args:
+        model: a tf_keras model.
+        path: output ``.tflite`` path (its folder is created if missing).
+        format: see ``convert``. Defaults to "int8".
+        representative_data: real inputs for int8 calibration. Defaults to None.
+        eval_data: ``(x, y)`` to measure Keras and TFLite accuracy. Defaults to None.
+        stages: stage configs (or Stage objects) that produced the model, recorded as provenance. Defaults to None.
+        num_samples: representative samples used. Defaults to 300.
+        latency_runs: timed inferences (0 skips latency). Defaults to 200.
+        c_array: also write the C array files. Defaults to False.
+
+    Returns:
+        The model card (dict); it also holds ``paths`` of the files written.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ConfigError(f"path must be a file path such as 'out/model.tflite', received {path!r}.")
+    path = os.fspath(path)
+    if eval_data is not None and (not isinstance(eval_data, (tuple, list)) or len(eval_data) != 2):
+        raise ConfigError("eval_data must be a pair (x, y) of inputs and labels, e.g. (x_test, y_test).")
+    data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)
+    x, y = (eval_data if eval_data is not None else (None, None))
+    verification = verify_tflite(data, x=x, y=y, keras_model=model if x is not None else None,
+                                 require_integer=format in INTEGER_FORMATS)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    atomic_write(path, data)
+    latency = measure_latency(data, runs=latency_runs) if latency_runs else None
+    keras_info = {"name": model.name, "params": int(model.count_params()), "sparsity": keras_sparsity(model)}
+    card = build_model_card(data, inspect_tflite(data), format, verification=verification, latency=latency,
+                            stages=stages, keras_info=keras_info, file_name=os.path.basename(path))
+    paths = {"tflite": path, "card": card_path_for(path)}
+    if c_array:
+        cc_path, h_path = write_c_array(data, os.path.splitext(path)[0], var_name="g_model")
+        paths.update(c_source=cc_path, c_header=h_path)
+    card["paths"] = paths
+    atomic_write(paths["card"], json.dumps(card, indent=2, default=_json_default) + "\n")
+    return card
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

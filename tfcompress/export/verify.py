@@ -1,0 +1,76 @@
+"""Verification of a converted model: it loads, runs, matches its Keras source, and is fully integer if asked."""
+
+import numpy as np
+
+from tfcompress.errors import ConversionError, ShapeError
+from tfcompress.export.files import read_tflite
+from tfcompress.export.inspection import inspect_tflite
+from tfcompress.export.runtime import predict_tflite
+
+
+def _accuracy(logits, y):
+    from tfcompress.data import sparse_labels
+
+    labels = sparse_labels(y)
+    return float(np.mean(logits.reshape(len(labels), -1).argmax(axis=1) == labels))
+
+
+def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None, batch_size=None):
+    """Load a TFLite model in the LiteRT interpreter, run data through it and compare it with its Keras source.
+
+    Inputs are quantized with the input tensor's scale and zero point and outputs dequantized, so the numbers are
+    comparable with the Keras model's float outputs.
+
+    Args:
+        tflite: model bytes or ``.tflite`` path.
+        x: float inputs to run (optional; without them only loading and the integer check are verified).
+        y: labels for ``x`` (class ids or one-hot) to measure accuracy. Defaults to None.
+        keras_model: the Keras model it came from, to compare outputs and accuracy. Defaults to None.
+        require_integer: True raises if any op computes in float (an int8 model that fell back to float); False
+            or None only report ``is_fully_integer``. Defaults to None.
+        batch_size: samples per invoke. Defaults to None (up to 256).
+
+    Returns:
+        dict with ``is_fully_integer``, ``float_ops``, ``num_samples``, and when data are given
+        ``tflite_accuracy`` / ``keras_accuracy`` / ``accuracy_drop`` (with ``y``), ``max_abs_diff`` and
+        ``mean_abs_diff`` of outputs, ``top1_agreement`` (share of equal argmax) (with ``keras_model``).
+
+    Raises:
+        ConversionError: the model does not load or run, or ``require_integer`` is True and an op or tensor fell
+            back to float (the message names them).
+        ShapeError: ``x`` does not fit the model, or ``x`` and ``y`` differ in length.
+    """
+    data = read_tflite(tflite)
+    info = inspect_tflite(data)
+    result = {"is_fully_integer": info["is_fully_integer"], "float_ops": info["float_ops"], "num_samples": 0}
+    if require_integer and not info["is_fully_integer"]:
+        compute = [op for op in info["float_ops"] if not op.startswith(("QUANTIZE", "DEQUANTIZE"))]
+        named = (compute or info["float_ops"])[:5]
+        raise ConversionError(f"the TFLite model is not fully integer: {len(info['float_ops'])} ops compute in "
+                              f"float, e.g. {'; '.join(named)}. These ops have no int8 kernel and fell back to "
+                              "float; replace them (e.g. a different activation) or export as 'int8_float_io'/"
+                              "'dynamic' and accept float compute.")
+    if x is None:
+        return result
+    x = np.asarray(x)
+    if y is not None and len(y) != len(x):
+        raise ShapeError(f"verify_tflite: {len(x)} inputs but {len(y)} labels; they must match.")
+    outputs = predict_tflite(data, x, batch_size=batch_size)
+    result["num_samples"] = int(len(x))
+    if y is not None:
+        result["tflite_accuracy"] = _accuracy(outputs, y)
+    if keras_model is not None:
+        expected = np.asarray(keras_model.predict(x, batch_size=256, verbose=0), dtype="float32")
+        if expected.shape != outputs.shape:
+            raise ShapeError(f"the Keras model outputs {expected.shape} but the TFLite model {outputs.shape}; "
+                             "is this the model the file was converted from?")
+        diff = np.abs(expected - outputs)
+        result["max_abs_diff"] = float(diff.max())
+        result["mean_abs_diff"] = float(diff.mean())
+        result["output_range"] = float(expected.max() - expected.min())
+        flat_k, flat_t = expected.reshape(len(x), -1), outputs.reshape(len(x), -1)
+        result["top1_agreement"] = float(np.mean(flat_k.argmax(1) == flat_t.argmax(1)))
+        if y is not None:
+            result["keras_accuracy"] = _accuracy(expected, y)
+            result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
+    return result
