@@ -82,6 +82,7 @@ def _inline(model, inputs, copies, used_names, prefix):
             args, kwargs = node.map_arguments(tensors)
             layer = node.layer
             if isinstance(layer, keras.Model):
+                _check_graph(layer)
                 sub_inputs = tf.nest.flatten((args, {k: v for k, v in kwargs.items() if k != "training"}))
                 if len(sub_inputs) != len(layer.inputs):
                     raise ModelError(f"nested model {layer.name!r} is called with {len(sub_inputs)} tensors but has "
