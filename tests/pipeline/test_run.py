@@ -1,0 +1,83 @@
+"""A tiny end-to-end run: stages, measured report, files, and resume after an interruption."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfcompress import build_mlp, keras, make_tabular_data
+from tfcompress.export import evaluate_tflite
+from tfcompress.pipeline import Pipeline
+from tfcompress.pipeline.state import RunState
+from tfcompress.prune.magnitude import MagnitudePruning
+from tfcompress.quantize.stages import PostTrainingQuantization
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    data = make_tabular_data(n_samples=400, n_features=8, n_classes=3)
+    keras.utils.set_random_seed(0)
+    teacher = build_mlp((8,), 3, units=(32,), name="teacher")
+    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    teacher.fit(data["x_train"], data["y_train"], epochs=8, verbose=0)
+    path = str(root / "teacher.keras")
+    teacher.save(path)
+    np.savez(root / "data.npz", **data)
+    return root, path, data
+
+
+def make_pipeline(root, teacher_path):
+    return Pipeline([{"prune": {"sparsity": 0.5, "epochs": 1}}, {"quantize": {"method": "ptq"}}],
+                    teacher=teacher_path, data=str(root / "data.npz"), output=str(root / "out"), latency_runs=5)
+
+
+def test_run_resumes_after_interruption_and_writes_the_report(workspace, monkeypatch):
+    root, teacher_path, data = workspace
+    out = root / "out"
+
+    def killed(self, model, trainer):
+        raise RuntimeError("killed during quantize")
+
+    monkeypatch.setattr(PostTrainingQuantization, "apply", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        make_pipeline(root, teacher_path).run(verbose=0)
+    state = json.loads((out / "state" / "state.json").read_text())
+    assert [s["key"] for s in state["finished"]] == ["prune"]
+    assert not (out / "report.json").exists()
+
+    # the re-run must not prune again: it continues with the quantize stage
+    monkeypatch.undo()
+
+    def must_not_run(self, model, trainer):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.setattr(MagnitudePruning, "apply", must_not_run)
+    lines = []
+    report = make_pipeline(root, teacher_path).run(log=lines.append)
+    assert any("resuming" in line for line in lines)
+    assert report["resumed_stages"] == 1
+    assert [r["stage"] for r in report["stages"]] == ["prune", "quantize", "export"]
+
+    for name in ("model.tflite", "model.json", "report.json", "report.md", "accuracy_vs_size.png"):
+        assert (out / name).stat().st_size > 0, name
+    flat = (out / "model.tflite").read_bytes()
+    summary = report["summary"]
+    assert summary["final_bytes"] == len(flat)
+    assert summary["final_accuracy"] == pytest.approx(evaluate_tflite(flat, data["x_test"], data["y_test"]))
+    assert summary["compression_ratio"] == pytest.approx(report["teacher"]["float32"]["tflite_bytes"] / len(flat))
+    assert summary["accuracy_drop"] == pytest.approx(summary["teacher_accuracy"] - summary["final_accuracy"])
+    assert summary["speedup_ratio"] > 0
+    prune_row = report["stages"][0]
+    assert prune_row["after"]["sparsity"] > 0.2  # pruning shows in the measured file
+    assert prune_row["before"]["tflite_bytes"] == report["teacher"]["int8"]["tflite_bytes"]
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["summary"] == pytest.approx(summary)
+    md = (out / "report.md").read_text()
+    assert "**Whole run:**" in md and "### 1. prune (magnitude)" in md and "![accuracy vs size]" in md
+    assert not [f for f in os.listdir(out) if ".tmp" in f]  # atomic writes leave no temporary files
+
+    # a different recipe does not reuse this state
+    other = RunState(str(out), "another-recipe")
+    assert other.load() == 0 and other.restarted

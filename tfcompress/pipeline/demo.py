@@ -1,0 +1,133 @@
+"""``tfcompress demo``: a whole compression on data that ship with the install, no downloads.
+
+Trains a teacher CNN on scikit-learn's 8x8 digits (cached in the output
+folder), writes the data and a recipe (``recipe.yaml``) next to it, and runs
+the recipe: search a small student under a size budget → distil it → prune →
+quantization-aware training → int8 export. The int8 model and its card are
+copied to ``tflite_models/digits_int8.tflite`` (+ ``.json``) when the current
+folder has a ``tflite_models/`` folder (a checkout of the repository), else
+into the output folder; a short table is printed.
+"""
+
+import os
+import time
+
+from tfcompress.pipeline.files import copy_file, save_model, write_text
+from tfcompress.pipeline.recipe import to_yaml
+
+#: Teacher and recipe of the full demo and of ``--quick`` (a smoke test, under a minute).
+TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 40},
+           "quick": {"filters": (8, 16), "dense_units": 16, "epochs": 12}}
+
+
+def demo_stages(teacher_int8_bytes, quick=False):
+    """The demo's stages as recipe entries; the search budget is a tenth of the teacher's int8 size.
+
+    The quick teacher is already tiny, so its students only have to be smaller than it.
+    """
+    if quick:
+        return [
+            {"search": {"family": "cnn", "max_trials": 2, "epochs": 1,
+                        "budget": {"max_bytes": int(teacher_int8_bytes * 0.8)}}},
+            {"distill": {"epochs": 4}},
+            {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 1}},
+            {"quantize": {"method": "qat", "epochs": 1}},
+            {"export": {"format": "int8"}},
+        ]
+    return [
+        {"search": {"family": "cnn", "max_trials": 6, "epochs": 3,
+                    "budget": {"max_bytes": int(teacher_int8_bytes // 10)}}},
+        {"distill": {"epochs": 30}},
+        {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 3}},
+        {"quantize": {"method": "qat", "epochs": 2}},
+        {"export": {"format": "int8"}},
+    ]
+
+
+def run_demo(output="tfcompress_demo", quick=False, verbose=1, log=None):
+    """Run the demo; return the report dict (with ``"model_path"`` of the copied int8 file).
+
+    Args:
+        output: output folder (teacher, data, recipe, report, stage folders). Defaults to "tfcompress_demo".
+        quick: a much smaller teacher and recipe, for tests. Defaults to False.
+        verbose: 0 silent, 1 progress. Defaults to 1.
+        log: function taking one line of progress. Defaults to printing when verbose.
+    """
+    from tfcompress._keras import keras
+    from tfcompress.data import load_digits_data, save_npz
+    from tfcompress.models import build_cnn
+    from tfcompress.pipeline.measure import measure_model
+    from tfcompress.pipeline.pipeline import run_recipe
+    from tfcompress.pipeline.state import load_model
+    from tfcompress.train import Trainer, accuracy
+
+    if log is None:
+        log = (lambda line: print(line, flush=True)) if verbose else (lambda line: None)
+    start = time.perf_counter()
+    mode = "quick" if quick else "full"
+    os.makedirs(output, exist_ok=True)
+    data = load_digits_data()
+    data_path = os.path.join(output, "digits.npz")
+    if not os.path.exists(data_path):
+        save_npz(data_path, data)
+
+    teacher_path = os.path.join(output, "teacher_quick.keras" if quick else "teacher.keras")
+    if os.path.exists(teacher_path):
+        log(f"teacher: reusing {teacher_path}")
+        teacher = load_model(teacher_path)
+    else:
+        spec = TEACHER[mode]
+        keras.utils.set_random_seed(0)
+        teacher = build_cnn((8, 8, 1), 10, filters=spec["filters"], dense_units=spec["dense_units"], name="teacher")
+        log(f"teacher: training a {teacher.count_params():,}-parameter CNN on the digits for {spec['epochs']} "
+            "epochs")
+        Trainer(data, batch_size=32, learning_rate=3e-3, verbose=2 if verbose else 0).fit(teacher, spec["epochs"])
+        save_model(teacher, teacher_path)
+        log(f"teacher: validation accuracy {accuracy(teacher, data['x_val'], data['y_val']):.4f}, saved to "
+            f"{teacher_path}")
+    teacher_int8 = measure_model(teacher, data, "int8", latency_runs=0)["tflite_bytes"]
+
+    recipe = {"teacher": os.path.basename(teacher_path), "data": "digits.npz", "output": ".", "seed": 0,
+              "batch_size": 32, "learning_rate": 0.002,
+              "latency_runs": 200 if not quick else 10, "stages": demo_stages(teacher_int8, quick)}
+    recipe_path = os.path.join(output, "recipe.yaml")
+    write_text(recipe_path, "# tfcompress demo recipe: run it again with `tfcompress run recipe.yaml`\n"
+               + to_yaml(recipe))
+    log(f"recipe: {recipe_path}")
+    report = run_recipe(recipe_path, verbose=verbose, log=log)
+
+    target = "tflite_models" if (os.path.isdir("tflite_models") and not quick) else output
+    model_path = os.path.join(target, "digits_int8.tflite")
+    copy_file(os.path.join(output, "model.tflite"), model_path)
+    if os.path.exists(os.path.join(output, "model.json")):
+        copy_file(os.path.join(output, "model.json"), os.path.join(target, "digits_int8.json"))
+    report["model_path"] = model_path
+    for line in summary_table(report).splitlines():
+        log(line)
+    log(f"int8 model: {model_path}; report: {os.path.join(output, 'report.md')}; "
+        f"demo took {time.perf_counter() - start:.0f} s")
+    return report
+
+
+def summary_table(report):
+    """A short plain-text table of a report: the teacher, each stage, the whole run."""
+    rows = [("teacher float32", report["teacher"]["float32"]), ("teacher int8", report["teacher"]["int8"])]
+    rows += [(f"{r['index']}. {r['stage']}" + (f" ({r['method']})" if r.get("method") else ""), r["after"])
+             for r in report["stages"]]
+    lines = [f"{'model':<26}{'params':>10}{'bytes':>10}{'accuracy':>10}{'latency us':>12}"]
+    for name, m in rows:
+        lat = m.get("latency_median_us")
+        lines.append(f"{name:<26}{m['params'] or 0:>10,}{m['tflite_bytes']:>10,}{m['accuracy']:>10.2%}"
+                     f"{(f'{lat:.1f}' if lat is not None else 'n/a'):>12}")
+    s = report["summary"]
+
+    def fmt(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    lines.append(f"whole run: {fmt(s.get('compression_ratio'), '.1f')}x smaller, speed-up "
+                 f"{fmt(s.get('speedup_ratio'), '.2f')}x (measured here), accuracy drop "
+                 f"{fmt(None if s.get('accuracy_drop') is None else 100 * s['accuracy_drop'], '.2f')} pp")
+    return "\n".join(lines)
+
+
+__all__ = ["run_demo", "demo_stages", "summary_table"]
