@@ -251,3 +251,33 @@ def test_keras3_export_folder_is_refused_with_a_reason(tmp_path):
     k3.export(str(tmp_path / "exported"), verbose=False)
     with pytest.raises(ModelError, match="SavedModel without Keras metadata"):
         interop.load_model(tmp_path / "exported")
+
+
+def test_remaining_supported_layers_round_trip():
+    L = keras3.layers
+    inp = keras3.Input((8, 8, 2))
+    x = L.Cropping2D(1)(L.UpSampling2D(2)(inp))                   # (14, 14, 2)
+    x = L.SpatialDropout2D(0.2)(L.LayerNormalization()(x))
+    x = L.Permute((2, 1, 3))(x)
+    a, b = L.Conv2D(2, 1)(x), L.Conv2D(2, 1)(x)
+    x = L.Maximum()([L.Subtract()([a, b]), L.Multiply()([a, b]), L.Average()([a, b]), L.Minimum()([a, b])])
+    x = L.Reshape((14 * 14, 2))(x)
+    x = L.ZeroPadding1D(1)(x)
+    x = L.Concatenate()([L.GlobalMaxPooling1D()(L.MaxPooling1D(2)(x)),
+                         L.GlobalAveragePooling1D()(L.AveragePooling1D(2)(x))])
+    k3 = keras3.Model(inp, x)
+    _randomize(k3)
+    used = {type(layer).__name__ for layer in k3.layers}
+    model = interop.to_tf_keras(k3)
+    _assert_same_outputs(k3, model, _x((8, 8, 2), seed=9))
+    covered = used | {"Dense", "Conv1D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormalization", "MaxPooling2D",
+                      "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Activation", "ReLU",
+                      "LeakyReLU", "Softmax", "Dropout", "Flatten", "Add", "Rescaling", "ZeroPadding2D"}
+    assert set(interop.SUPPORTED_LAYERS) <= covered  # every supported layer is exercised by some test here
+
+
+def test_keras3_only_option_is_refused_not_dropped():
+    k3 = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3, name="adapted")])
+    k3.layers[0].enable_lora(2)
+    with pytest.raises(ModelError, match=r"'adapted' \(Dense\): Keras 3 option lora_rank=2"):
+        interop.to_tf_keras(k3)

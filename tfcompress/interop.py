@@ -42,6 +42,8 @@ _BASE_LAYER_KWARGS = {"name", "trainable", "dtype", "dynamic", "input_shape", "b
                       "input_dim", "weights", "activity_regularizer", "autocast"}
 # Keras 3 config keys with no tf_keras counterpart that never change what a converted layer computes.
 _IGNORABLE_KEYS = {"optional", "seed"}
+# Keras 3 options that tf_keras lacks on some layers but that then equal what tf_keras always does.
+_DEFAULT_VALUES = {"data_format": "channels_last"}
 _OBJECT_MODULES = {"initializer": "initializers", "regularizer": "regularizers", "constraint": "constraints"}
 
 
@@ -131,7 +133,7 @@ def _translate_config(layer, class_name, config):
                              "custom object that cannot be carried over to tf_keras; expected a built-in value.")
         if key in accepted:
             out[key] = value
-        elif not (value is None or value is False or key in _IGNORABLE_KEYS):
+        elif not (value is None or value is False or key in _IGNORABLE_KEYS or _DEFAULT_VALUES.get(key) == value):
             raise ModelError(f"layer {layer.name!r} ({class_name}): Keras 3 option {key}={value!r} has no tf_keras "
                              "counterpart; expected a layer without it. Fix: rebuild the layer without this option.")
     return cls, out
