@@ -71,6 +71,8 @@ def rank_for_energy(energies, energy):
     if not 0.0 < float(energy) <= 1.0:
         raise ConfigError(f"energy must be in (0, 1]; received {energy!r}. Example: energy=0.9 keeps 90%.")
     kept = kept_energy_curve(energies)
+    if float(energy) >= 1.0:
+        return len(kept)  # full rank: exact, even where the tail is numerically zero
     # kernels are float32: a share within 1e-6 of the request counts as reaching it
     return int(min(np.searchsorted(kept, float(energy) - 1e-6) + 1, len(kept)))
 
