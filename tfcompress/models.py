@@ -5,10 +5,11 @@ All builders return functional ``tf_keras`` models that output *logits*
 """
 
 from tfcompress._keras import keras
+from tfcompress.errors import ConfigError
 
 
 def build_cnn(input_shape, num_classes, filters=(16, 32), kernel_size=3, dense_units=32, separable=False,
-              batch_norm=True, dropout=0.0, name="cnn"):
+              batch_norm=True, dropout=0.0, pooling="flatten", name="cnn"):
     """A plain CNN: one or more conv stages (conv, BN, ReLU, pooling), global pooling, dense head.
 
     Args:
@@ -20,6 +21,9 @@ def build_cnn(input_shape, num_classes, filters=(16, 32), kernel_size=3, dense_u
         separable: use depthwise-separable convs after the first stage. Defaults to False.
         batch_norm: add BatchNorm after each conv. Defaults to True.
         dropout: dropout rate before the classifier. Defaults to 0.0.
+        pooling: how the last feature map becomes a vector: ``"flatten"`` keeps the spatial layout (best for
+            small inputs such as 8x8 digits), ``"gap"`` averages it away (global average pooling, fewer
+            parameters on large maps). Defaults to "flatten".
         name: model name. Defaults to "cnn".
     """
     inputs = keras.Input(shape=tuple(input_shape), name="input")
@@ -35,7 +39,12 @@ def build_cnn(input_shape, num_classes, filters=(16, 32), kernel_size=3, dense_u
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         if i < len(filters) - 1 and x.shape[1] > 1 and x.shape[2] > 1:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    if pooling == "gap":
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    elif pooling == "flatten":
+        x = keras.layers.Flatten(name="flatten")(x)
+    else:
+        raise ConfigError(f"pooling must be 'flatten' or 'gap', received {pooling!r}.")
     if dense_units:
         x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
     if dropout:

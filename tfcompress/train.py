@@ -21,7 +21,8 @@ class Trainer:
         teacher: a trained ``tf_keras`` model, or None for label-only training. Defaults to None.
         batch_size: Defaults to 64.
         learning_rate: peak learning rate of Adam (cosine decay over each ``fit``). Defaults to 1e-3.
-        distill_options: keyword arguments for ``Distiller`` (e.g. ``temperature``, ``alpha``). Defaults to None.
+        distill_options: ``Distiller`` arguments (``temperature``, ``alpha``) and ``loss`` (a distillation loss
+            name). Defaults to None.
         verbose: Keras ``fit`` verbosity. Defaults to 0.
         workdir: folder where stages keep resumable state (e.g. search trials); None for a temporary
             folder. Defaults to None.
@@ -58,8 +59,10 @@ class Trainer:
         if self.teacher is not None:
             from tfcompress.distill.distiller import Distiller
 
-            trainee = Distiller(student=model, teacher=self.teacher, **self.distill_options)
-            trainee.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
+            options = dict(self.distill_options)
+            loss = options.pop("loss", None)
+            trainee = Distiller(student=model, teacher=self.teacher, **options)
+            trainee.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=loss)
         else:
             trainee = model
             model.compile(optimizer=keras.optimizers.Adam(lr),

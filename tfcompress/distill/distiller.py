@@ -19,7 +19,7 @@ TEACHER_KEY = "__tfcompress_teacher_logits__"
 
 def _to_logits(outputs, kind):
     if kind == "probabilities":
-        return tf.math.log(tf.clip_by_value(outputs, 1e-7, 1.0))
+        return tf.math.log(tf.clip_by_value(outputs, 1e-30, 1.0))
     return outputs
 
 
@@ -225,7 +225,7 @@ class Distiller(keras.Model):
     def cached_targets(self, x, y, batch_size=None):
         """Labels packed with the teacher's logits, computed once (one inference pass)."""
         outputs = self.teacher.predict(x, batch_size=batch_size or 256, verbose=0)
-        logits = np.log(np.clip(outputs, 1e-7, 1.0)) if self._teacher_kind == "probabilities" else outputs
+        logits = np.log(np.clip(outputs, 1e-30, 1.0)) if self._teacher_kind == "probabilities" else outputs
         return {"labels": np.asarray(y), TEACHER_KEY: logits.astype("float32")}
 
 

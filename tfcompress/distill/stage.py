@@ -1,0 +1,97 @@
+"""Pipeline stages for distillation: ``distill`` and ``feature_distill``."""
+
+import time
+
+from tfcompress._keras import keras
+from tfcompress.distill import defaults
+from tfcompress.distill.distiller import Distiller
+from tfcompress.distill.feature import FeatureDistiller
+from tfcompress.errors import ConfigError
+from tfcompress.stage import Stage, register_stage
+
+
+def _require_student(model, trainer, stage):
+    if trainer.teacher is None:
+        raise ConfigError(f"the {stage} stage needs a teacher; give `teacher:` in the recipe.")
+    if model is trainer.teacher:
+        raise ConfigError(f"the {stage} stage needs a student: add `student:` to the recipe or a `search` stage "
+                          f"before {stage}.")
+
+
+def _penultimate_layer(model):
+    """Name of the last layer before global pooling / flatten (the final feature map or vector)."""
+    pooling = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, pooling) and i > 0:
+            return model.layers[i - 1].name
+    return model.layers[-2].name
+
+
+@register_stage
+class Distill(Stage):
+    """Distil the current student from the teacher (logit KD).
+
+    Args:
+        epochs: training epochs. Defaults to 30.
+        temperature: Defaults to the Distiller default.
+        alpha: weight of the hard-label loss. Defaults to the Distiller default.
+        loss: ``"kl"``, ``"standardized_kl"`` or ``"dkd"``. Defaults to the Distiller default.
+        learning_rate: peak learning rate (cosine decay). Defaults to the trainer's.
+        batch_size: Defaults to the trainer's.
+    """
+
+    name = "distill"
+
+    def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
+                 learning_rate=None, batch_size=None):
+        if epochs < 0:
+            raise ConfigError(f"distill: epochs must be >= 0, received {epochs!r}.")
+        self.epochs = epochs
+        self.temperature = temperature
+        self.alpha = alpha
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+
+    def _distiller(self, model, trainer):
+        return Distiller(student=model, teacher=trainer.teacher, temperature=self.temperature, alpha=self.alpha)
+
+    def apply(self, model, trainer):
+        _require_student(model, trainer, self.name)
+        before = trainer.evaluate(model)
+        start = time.time()
+        distiller = self._distiller(model, trainer)
+        lr = self.learning_rate or trainer.learning_rate
+        distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
+        data = trainer.data
+        distiller.fit(data["x_train"], data["y_train"], batch_size=self.batch_size or trainer.batch_size,
+                      epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]), verbose=trainer.verbose)
+        self._report = {"epochs": self.epochs, "val_accuracy_before": before,
+                        "val_accuracy_after": trainer.evaluate(model), "seconds": round(time.time() - start, 1)}
+        return model
+
+
+@register_stage
+class FeatureDistill(Distill):
+    """Distil with logit KD plus hint losses on intermediate layers.
+
+    Args:
+        layer_pairs: list of ``[student_layer, teacher_layer]``; None pairs the last feature layer (before global
+            pooling or flatten) of each model. Defaults to None.
+        feature_weight: weight of each hint loss. Defaults to 1.0.
+        Other arguments as for ``distill``.
+    """
+
+    name = "feature_distill"
+
+    def __init__(self, epochs=30, layer_pairs=None, feature_weight=1.0, temperature=defaults.TEMPERATURE,
+                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None):
+        super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
+                         learning_rate=learning_rate, batch_size=batch_size)
+        self.layer_pairs = layer_pairs
+        self.feature_weight = feature_weight
+
+    def _distiller(self, model, trainer):
+        pairs = self.layer_pairs or [(_penultimate_layer(model), _penultimate_layer(trainer.teacher))]
+        return FeatureDistiller(student=model, teacher=trainer.teacher, layer_pairs=pairs,
+                                feature_weight=self.feature_weight, temperature=self.temperature, alpha=self.alpha)
