@@ -37,6 +37,6 @@ def trainer(data):
 
 @pytest.fixture
 def cnn():
-    """conv0 (first conv, 8 filters), conv1 (16), dense (16), logits (4)."""
-    return build_cnn((8, 8, 1), 4, filters=(8, 16), dense_units=16)
+    """conv0 (first conv, 8 filters), conv1 (16), gap, dense (16), logits (4)."""
+    return build_cnn((8, 8, 1), 4, filters=(8, 16), dense_units=16, pooling="gap")
 

@@ -21,7 +21,7 @@ def pruned_polynomial(data):
     from tfcompress.models import build_cnn
     from tfcompress.train import Trainer
 
-    model = build_cnn((8, 8, 1), 4, filters=(8, 16), dense_units=16)
+    model = build_cnn((8, 8, 1), 4, filters=(8, 16), dense_units=16, pooling="gap")
     before = [w.copy() for w in model.get_weights()]
     stage = MagnitudePruning(sparsity=0.75, epochs=2, layer_sparsity={"dense": 0.5})
     pruned = stage.apply(model, Trainer(data, batch_size=32))
