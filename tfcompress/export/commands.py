@@ -53,12 +53,13 @@ def _load_split(path, split):
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
-            if f"x_{split}" not in keys or f"y_{split}" not in keys:
-                raise DataError(f"{path!r} has no x_{split}/y_{split} arrays (it has {sorted(keys)}); "
-                                "choose another --split.")
-            x, y = npz[f"x_{split}"], npz[f"y_{split}"]
+            arrays = {k: npz[k] for k in (f"x_{split}", f"y_{split}") if k in keys}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"data file {path!r} is not a readable .npz archive ({exc}).") from None
+    if len(arrays) != 2:
+        raise DataError(f"{path!r} has no x_{split}/y_{split} arrays (it has {sorted(keys)}); "
+                        "choose another --split.")
+    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
     check_arrays(x, y, name=f"{path}:{split}")
     return x.astype("float32"), y
 
