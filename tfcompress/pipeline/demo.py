@@ -17,18 +17,18 @@ from tfcompress.pipeline.recipe import to_yaml
 
 #: Teacher and recipe of the full demo and of ``--quick`` (a smoke test, under a minute).
 TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 40},
-           "quick": {"filters": (8, 16), "dense_units": 16, "epochs": 12}}
+           "quick": {"filters": (16, 32), "dense_units": 32, "epochs": 12}}
 
 
 def demo_stages(teacher_int8_bytes, quick=False):
     """The demo's stages as recipe entries; the search budget is a tenth of the teacher's int8 size.
 
-    The quick teacher is already tiny, so its students only have to be smaller than it.
+    The quick recipe is a smoke test: its teacher is already tiny, so the budget only keeps the two
+    trials (fixed by the seed) small.
     """
     if quick:
         return [
-            {"search": {"family": "cnn", "max_trials": 2, "epochs": 1,
-                        "budget": {"max_bytes": int(teacher_int8_bytes * 0.8)}}},
+            {"search": {"family": "cnn", "max_trials": 2, "epochs": 1, "budget": {"max_bytes": 20000}}},
             {"distill": {"epochs": 4}},
             {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 1}},
             {"quantize": {"method": "qat", "epochs": 1}},

@@ -225,8 +225,9 @@ def _distiller_options():
         from tfcompress.distill.distiller import Distiller
     except ImportError:
         return None
-    params = _init_params(Distiller)
-    return None if params is None else [p for p in params if p not in ("teacher", "student")]
+    params = inspect.signature(Distiller.__init__).parameters  # its **kwargs only go to keras.Model
+    return [n for n, p in params.items() if n not in ("self", "teacher", "student", "name")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def _hint(word, choices):

@@ -84,6 +84,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         os.makedirs(workdir, exist_ok=True)
         if stage.name == "export":
             stage.stage_configs = [stage_entry(s) for s in stages[:i]]
+            stage.latency_runs = runs
         log(f"[{i + 1}/{n}] {label}: started")
         start = time.perf_counter()
         new = stage.apply(model, trainer)
@@ -105,9 +106,9 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
 
     if export_dir is not None:
         copy_file(os.path.join(export_dir, "model.tflite"), os.path.join(output_dir, "model.tflite"))
-        card = os.path.join(export_dir, "model.json")
-        if os.path.exists(card):
-            copy_file(card, os.path.join(output_dir, "model.json"))
+        for extra in ("model.json", "model.cc", "model.h"):  # the card, and the C array if one was written
+            if os.path.exists(os.path.join(export_dir, extra)):
+                copy_file(os.path.join(export_dir, extra), os.path.join(output_dir, extra))
     report = write_report(output_dir, config=config, teacher=teacher_metrics, rows=rows,
                           elapsed_s=round(time.perf_counter() - run_start, 2), latency_runs=runs,
                           search_stage=search_stage, resumed_stages=skip)

@@ -1,0 +1,109 @@
+"""The ``tfcompress`` command.
+
+Subcommands::
+
+    tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load]
+    tfcompress demo [--output DIR] [--quick] [--quiet] [--debug]
+    tfcompress export|evaluate|inspect ...   (from tfcompress.export.commands, when installed)
+
+A tfcompress error or a missing file prints ``error: <message>`` on one line
+to stderr and exits with status 2 (with ``--debug``: the full traceback).
+An interrupted run exits with 130; running it again resumes it.
+"""
+
+import argparse
+import sys
+
+
+def _common(debug_only=False):
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    if not debug_only:
+        parent.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parent
+
+
+def build_parser():
+    """The argument parser of ``tfcompress`` (subcommands ``run``, ``demo`` and the export commands)."""
+    parser = argparse.ArgumentParser(prog="tfcompress", description="Distil, prune, quantize and search Keras "
+                                     "models into verified int8 TFLite files.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", parents=[_common()], help="run a YAML recipe",
+                         description="Run a compression recipe (YAML): read the teacher and the data, apply the "
+                         "stages, write model.tflite, model.json, report.json, report.md and plots into the "
+                         "recipe's output folder. A killed run resumes from its last finished stage.")
+    run.add_argument("recipe", metavar="RECIPE.yaml", help="the recipe file")
+    run.add_argument("--unsafe-load", action="store_true",
+                     help="allow Lambda layers in model files (runs code stored in them; only for trusted files)")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", parents=[_common()], help="compress a digits CNN end to end (no downloads)",
+                          description="Train a teacher on scikit-learn's digits, then search, distil, prune, "
+                          "quantize-aware train and export int8; a few minutes on 2 cores.")
+    demo.add_argument("--output", default="tfcompress_demo", metavar="DIR",
+                      help="output folder (default: tfcompress_demo)")
+    demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests (< 1 min)")
+    demo.set_defaults(func=_cmd_demo)
+
+    try:
+        from tfcompress.export import commands
+    except ImportError:
+        commands = None
+    if commands is not None and hasattr(commands, "add_parsers"):
+        commands.add_parsers(sub)
+    return parser
+
+
+def _cmd_run(args):
+    from tfcompress.pipeline import run_recipe
+
+    run_recipe(args.recipe, verbose=0 if args.quiet else 1, unsafe_load=args.unsafe_load,
+               log=(lambda line: None) if args.quiet else None)
+    return 0
+
+
+def _cmd_demo(args):
+    from tfcompress.pipeline.demo import run_demo
+
+    report = run_demo(output=args.output, quick=args.quick, verbose=0 if args.quiet else 1)
+    if args.quiet:
+        print(report["model_path"])
+    return 0
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv=None):
+    """Entry point of the ``tfcompress`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    from tfcompress.errors import TFCompressError
+
+    try:
+        status = args.func(args)
+    except (TFCompressError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        if debug:
+            raise
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.strerror or 'cannot open'}: {exc.filename}"
+        else:
+            message = _one_line(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted; run the same command again to resume from the last finished stage",
+              file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
