@@ -66,6 +66,9 @@ def cluster_model(model, number_of_clusters=16, init="kmeans++", skip_layers=Non
     """
     if not isinstance(number_of_clusters, int) or isinstance(number_of_clusters, bool) or number_of_clusters < 2:
         raise ConfigError(f"number_of_clusters must be an integer >= 2; received {number_of_clusters!r}.")
+    if preserve_sparsity and number_of_clusters < 3:
+        raise ConfigError(f"sparsity-preserving clustering needs number_of_clusters >= 3 (one centroid is pinned "
+                          f"at zero); received {number_of_clusters}.")
     init_enum = centroid_init(init)
     if not isinstance(model, keras.Model) or not getattr(model, "_is_graph_network", False):
         raise ModelError(f"cluster_model expects a functional or sequential tf_keras model; received "
@@ -105,8 +108,12 @@ def strip_clustering(model):
 
 
 def count_clustered_layers(model):
-    """Number of layers wrapped for clustering in ``model`` (TFMOT does not export its wrapper class)."""
-    return sum(type(layer).__name__.startswith("ClusterWeights") for layer in model.layers)
+    """Number of layers of ``model`` whose weights are being clustered.
+
+    Layers without clusterable weights (ReLU, pooling) are wrapped by TFMOT too, but not counted.
+    """
+    return sum(type(layer).__name__.startswith("ClusterWeights")  # TFMOT does not export its wrapper class
+               and bool(getattr(layer, "original_clusterable_weights", None)) for layer in model.layers)
 
 
 __all__ = ["CENTROID_INITS", "centroid_init", "cluster_model", "strip_clustering", "count_clustered_layers",

@@ -1,7 +1,8 @@
 """Quantization-aware training through TFMOT, plain and collaborative.
 
 ``quantize_aware_model`` prepares a model for QAT with TFMOT's annotate/apply API:
-nested sub-models are flattened first, layers named in ``skip_layers`` stay in float,
+nested sub-models are flattened first, ReLU layers are folded into the layer before them
+(see ``fuse.py`` for the TFMOT behaviour this works around), layers named in ``skip_layers`` stay in float,
 and layers TFMOT cannot quantize are found *before* any training and reported in one
 ``ModelError``.  ``preserve`` picks the TFMOT scheme:
 
@@ -15,6 +16,7 @@ and layers TFMOT cannot quantize are found *before* any training and reported in
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.quantize.flatten import flatten_model, has_nested_models
+from tfcompress.quantize.fuse import fuse_relu
 
 import tensorflow_model_optimization as tfmot  # noqa: E402  (after tf_keras is selected)
 
@@ -32,15 +34,18 @@ def quantize_scheme(preserve=None):
     raise ConfigError(f"preserve must be one of {PRESERVE_CHOICES}; received {preserve!r}.")
 
 
-def _prepare(model, skip_layers):
-    """Flatten ``model`` if needed and validate ``skip_layers``; return ``(flat_model, skip_set)``."""
+def _prepare(model, skip_layers, fuse=True):
+    """Flatten ``model`` if needed, validate ``skip_layers`` and fold ReLU layers (``fuse_relu``).
+
+    Returns ``(functional_model, skip_set)``.
+    """
     if not isinstance(model, keras.Model):
         raise ModelError(f"expected a tf_keras Model; received {type(model).__name__}. "
                          "Fix: build the model with tfcompress.keras.")
     if not getattr(model, "_is_graph_network", False):
         raise ModelError(f"model {model.name!r} is subclassed or not built; TFMOT quantizes only functional or "
                          "sequential models. Fix: rebuild it functionally with keras.Input.")
-    if has_nested_models(model):
+    if has_nested_models(model) or isinstance(model, keras.Sequential):
         model = flatten_model(model)
     skip = set(skip_layers or ())
     names = [layer.name for layer in model.layers]
@@ -49,6 +54,8 @@ def _prepare(model, skip_layers):
         raise ConfigError(f"skip_layers names layers that are not in the model: {unknown}. Valid layer names: "
                           f"{names}. (Layers of nested models keep their names, or get the sub-model's name as a "
                           "prefix when it clashes.)")
+    if fuse and not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers):
+        model, _ = fuse_relu(model, keep=skip)  # Lambda models are refused below; they cannot be re-created
     return model, skip
 
 
@@ -69,7 +76,7 @@ def unquantizable_layers(model, skip_layers=None, preserve=None):
         skip_layers: names of layers left in float. Defaults to None.
         preserve: ``None``, ``"sparsity"`` or ``"clusters"`` (see module docstring). Defaults to None.
     """
-    model, skip = _prepare(model, skip_layers)
+    model, skip = _prepare(model, skip_layers, fuse=False)
     lambdas = [(layer.name, type(layer).__name__) for layer in model.layers
                if isinstance(layer, keras.layers.Lambda)]
     if lambdas:
@@ -88,7 +95,8 @@ def quantize_aware_model(model, skip_layers=None, preserve=None):
 
     Args:
         model: a trained functional or sequential ``tf_keras`` model; nested sub-models are inlined
-            with ``flatten_model``.  For ``preserve="sparsity"`` pass a pruned model with the pruning
+            with ``flatten_model`` and stand-alone ReLU layers folded into the Dense/Conv before them
+            (``fuse_relu``: same function, but TFMOT then quantizes those kernels).  For ``preserve="sparsity"`` pass a pruned model with the pruning
             wrappers stripped; for ``"clusters"`` a clustered, stripped model.
         skip_layers: names of layers to leave unannotated (they stay float). Defaults to None.
         preserve: ``None`` (plain QAT), ``"sparsity"`` (PQAT) or ``"clusters"`` (CQAT). Defaults to None.
