@@ -100,3 +100,10 @@ def test_concrete_function_fallback(trained_cnn, digits, monkeypatch):
     data = convert(trained_cnn, "int8", representative_data=digits["x_train"][:50])
     assert inspect_tflite(data)["is_fully_integer"]
     assert predict_tflite(data, digits["x_test"][:3]).shape == (3, 10)
+
+
+def test_representative_data_from_a_tf_data_dataset(trained_cnn, digits):
+    dataset = tf.data.Dataset.from_tensor_slices((digits["x_train"], digits["y_train"])).batch(32)
+    data = convert(trained_cnn, "int8", representative_data=dataset, num_samples=100)
+    acc = evaluate_tflite(data, digits["x_test"], digits["y_test"])
+    assert acc >= trained_cnn.evaluate(digits["x_test"], digits["y_test"], verbose=0)[1] - 0.03

@@ -12,6 +12,9 @@ def test_atomic_write_writes_and_replaces(tmp_path):
     atomic_write(str(target), b"two")
     assert target.read_bytes() == b"two"
     assert os.listdir(tmp_path) == ["f.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):

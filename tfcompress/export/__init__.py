@@ -1,4 +1,17 @@
-"""Export: TFLite conversion, verification in the LiteRT interpreter, model card, C array for TFLite Micro."""
+"""Export: TFLite conversion, verification in the LiteRT interpreter, model card, C array for TFLite Micro.
+
+Typical use::
+
+    from tfcompress.export import export_tflite, evaluate_tflite, inspect_tflite
+
+    card = export_tflite(model, "out/model.tflite", format="int8", representative_data=x_train[:300],
+                         eval_data=(x_test, y_test), c_array=True)
+    # out/model.tflite, out/model.json (this card), out/model.cc + out/model.h
+    card["accuracy"]["drop"], card["latency"]["median_us"], card["is_fully_integer"]
+    inspect_tflite("out/model.tflite")["ops"]
+
+Latency is measured on this host's CPU with the LiteRT interpreter (XNNPACK by default): a proxy for a phone.
+"""
 
 from tfcompress.export.c_array import write_c_array
 from tfcompress.export.converter import FORMATS, convert

@@ -36,8 +36,25 @@ def _check_model(model):
                           "keras.Input a shape) before converting.")
 
 
+def _from_dataset(dataset, num_samples):
+    """The first ``num_samples`` inputs of a batched ``tf.data.Dataset`` of ``x`` or ``(x, y[, w])``."""
+    parts, count = [], 0
+    for element in dataset:
+        x = element[0] if isinstance(element, (tuple, list)) else element
+        x = np.asarray(x)
+        parts.append(x)
+        count += x.shape[0] if x.ndim else 0
+        if count >= num_samples:
+            break
+    if not parts:
+        raise ConfigError("representative_data is an empty tf.data.Dataset; give real training inputs.")
+    return np.concatenate(parts)
+
+
 def _representative_inputs(model, representative_data, num_samples):
     """Check the representative data against the model inputs; return a list of float32 arrays (one per input)."""
+    if isinstance(representative_data, tf.data.Dataset):
+        representative_data = _from_dataset(representative_data, num_samples)
     arrays = list(representative_data) if isinstance(representative_data, (list, tuple)) else [representative_data]
     if len(arrays) != len(model.inputs):
         raise ShapeError(f"model {model.name!r} has {len(model.inputs)} inputs but representative_data holds "
@@ -116,7 +133,8 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
         format: one of "int8" (full integer, int8 input and output), "int8_float_io" (full integer ops, float32
             input and output), "float16" (float16 weights), "dynamic" (int8 weights, float activations), "float".
             Defaults to "int8".
-        representative_data: NumPy array of real inputs (e.g. ``x_train``) used to calibrate activation ranges;
+        representative_data: NumPy array of real inputs (e.g. ``x_train``) used to calibrate activation ranges
+            (a list of arrays for a multi-input model, or a batched ``tf.data.Dataset`` of ``x`` or ``(x, y)``);
             required for the int8 formats unless the model is quantization-aware. Never use random noise: the
             ranges would not match real inputs.
         num_samples: how many of the first representative samples to use. Defaults to 300.

@@ -31,6 +31,7 @@ def atomic_write(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual mode instead
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -39,6 +40,16 @@ def atomic_write(path, data):
             pass
         raise
     return path
+
+
+def _file_mode(path):
+    """Mode for a new file at ``path``: the existing file's mode, else 0666 minus the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def read_tflite(tflite):
