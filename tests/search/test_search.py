@@ -16,36 +16,37 @@ def _trainer(data, teacher=None):
     return Trainer(data, teacher=teacher, batch_size=32, learning_rate=1e-2)
 
 
-def test_budget_rejects_without_training_and_search_resumes(tab_data, tmp_path):
-    # the space's MLPs over 8 inputs: 1 layer of 16 units is ~2 kB; deep and wide ones are well over 4 kB
-    budget = {"max_bytes": 4000}
-    first = search_student(_trainer(tab_data), family="mlp", max_trials=2, epochs=1, budget=budget, seed=3,
-                           directory=str(tmp_path))
-    assert len(first.trials) == 2 and first.new_trial_ids == ["0", "1"]
-    second = search_student(_trainer(tab_data), family="mlp", max_trials=5, epochs=1, budget=budget, seed=3,
-                            directory=str(tmp_path))
-    assert second.new_trial_ids == ["2", "3", "4"]  # the first two were not run again
-    trials = second.trials
-    assert [t["trial_id"] for t in trials] == ["0", "1", "2", "3", "4"]
-    assert trials[:2] == first.trials
-    rejected = [t for t in trials if t["status"] == "REJECTED"]
-    done = [t for t in trials if t["status"] == "COMPLETED"]
-    assert second.rejected == len(rejected) >= 1 and done
-    for t in rejected:  # measured, but never trained
-        assert t["int8_bytes"] > 4000 and "val_accuracy" not in t and "max_bytes" in t["reason"]
-        assert not os.path.exists(os.path.join(second.directory, f"trial_{t['trial_id']}", "student.weights.h5"))
-    for t in done:
-        assert t["int8_bytes"] <= 4000 and t["params"] > 0 and t["latency_us"] > 0 and t["train_seconds"] > 0
-        assert 0.0 <= t["val_accuracy"] <= 1.0 and t["score"] == t["val_accuracy"]
-    best = max(done, key=lambda t: t["score"])
-    assert second.best_trial_id == best["trial_id"]
-    assert second.best_hyperparameters == {k: v for k, v in best["hyperparameters"].items()}
+def test_search_resumes_without_rerunning_finished_trials(tab_data, tmp_path):
+    first = search_student(_trainer(tab_data), family="mlp", max_trials=2, epochs=1, directory=str(tmp_path))
+    assert first.new_trial_ids == ["0", "1"] and len(first.completed) == 2
+    # a new tuner object on the same folder continues: one more trial, the first two are not run again
+    second = search_student(_trainer(tab_data), family="mlp", max_trials=3, epochs=1, directory=str(tmp_path))
+    assert second.new_trial_ids == ["2"]
+    assert [t["trial_id"] for t in second.trials] == ["0", "1", "2"] and second.trials[:2] == first.trials
+    best = max(second.completed, key=lambda t: t["score"])
+    assert second.best_trial_id == best["trial_id"] and second.best_hyperparameters == best["hyperparameters"]
     # the best student is the trial's trained model, rebuilt with its weights (final_epochs=0)
     assert second.best_val_accuracy == pytest.approx(best["val_accuracy"], abs=1e-6)
     assert second.best_model.output_shape == (None, 3)
-    assert {t["trial_id"] for t in second.pareto} <= {t["trial_id"] for t in done}
-    json.dumps(second.to_dict())
-    assert "| trial |" in second.markdown()
+
+
+def test_budget_rejects_without_training(tab_data, tmp_path):
+    # the space's MLPs over 8 inputs: one layer of 16 units is ~2 kB; deep and wide ones are well over 4 kB
+    result = search_student(_trainer(tab_data), family="mlp", max_trials=2, epochs=1, budget={"max_bytes": 4000},
+                            seed=3, directory=str(tmp_path))
+    rejected = [t for t in result.trials if t["status"] == "REJECTED"]
+    done = result.completed
+    assert len(done) == 2  # rejected candidates do not use up max_trials
+    assert result.rejected == len(rejected) >= 1 and len(result.trials) == 2 + len(rejected)
+    for t in rejected:  # measured, but never trained
+        assert t["int8_bytes"] > 4000 and "val_accuracy" not in t and "max_bytes" in t["reason"]
+        assert not os.path.exists(os.path.join(result.directory, f"trial_{t['trial_id']}", "student.weights.h5"))
+    for t in done:
+        assert t["int8_bytes"] <= 4000 and t["params"] > 0 and t["latency_us"] > 0 and t["train_seconds"] > 0
+        assert 0.0 <= t["val_accuracy"] <= 1.0 and t["score"] == t["val_accuracy"]
+    assert {t["trial_id"] for t in result.pareto} <= {t["trial_id"] for t in done}
+    json.dumps(result.to_dict())
+    assert "| trial |" in result.markdown()
 
 
 def test_impossible_budget_raises_before_any_trial(tab_data, tmp_path):

@@ -19,7 +19,7 @@ from tfcompress.search.budget import Budget
 from tfcompress.search.measure import measure_candidate
 from tfcompress.search.pareto import pareto_front, trials_markdown
 from tfcompress.search.spaces import as_hypermodel, build_with, make_space, shapes_of, smallest_values
-from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, StudentTuner, make_oracle
+from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, StudentTuner, is_rejected, make_oracle
 
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 
@@ -84,7 +84,8 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         family: "auto", "cnn" or "mlp" (ignored when ``hypermodel`` is given). Defaults to "auto".
         hypermodel: your own ``build(hp)`` function or ``keras_tuner.HyperModel`` returning ``tf_keras``
             students. Defaults to None.
-        max_trials: trials to run, rejected ones included. Defaults to 8.
+        max_trials: trials to train; candidates rejected by the budget do not count (at most
+            ``5 * max_trials`` candidates are drawn). Defaults to 8.
         epochs: distillation epochs per trial (Hyperband: the most epochs of a trial). Defaults to 4.
         oracle: "random", "bayesian" or "hyperband". Defaults to "random".
         budget: a ``Budget`` or its config dict; None for no bound. Defaults to None.
@@ -162,15 +163,16 @@ def _check_args(max_trials, epochs, oracle, reward, budget, final_epochs):
 
 
 def _collect(tuner, hypermodel, trainer, budget, final_epochs, seconds):
-    rows = [_row(tuner, trial) for trial in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)]
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: (len(t.trial_id), t.trial_id))
+    rows = [_row(tuner, trial) for trial in trials]
     done = [r for r in rows if r["status"] == "COMPLETED"]
     if not done:
         rejected = [r for r in rows if r["status"] == "REJECTED"]
         if rejected and len(rejected) == len(rows):
             smallest = min((r.get("int8_bytes") or 0) for r in rejected)
-            raise BudgetError(f"all {len(rows)} trials were rejected by the budget {budget!r}; the smallest "
-                              f"candidate tried had int8_bytes={smallest}. Fix: raise the budget, or run more "
-                              f"trials (max_trials).")
+            raise BudgetError(f"all {len(rows)} candidates drawn were rejected by the budget {budget!r}; the "
+                              f"smallest had int8_bytes={smallest}. Fix: raise the budget, or search a space of "
+                              f"smaller students.")
         messages = [r.get("message") or "" for r in rows if r["status"] == "FAILED"]
         raise TrainingError(f"none of the {len(rows)} trials completed, so there is no best student. First "
                             f"failure:\n{messages[0] if messages else 'no trial ran'}")
@@ -207,7 +209,7 @@ def _row(tuner, trial):
     row["tuner_id"] = record.get("tuner_id")
     if trial.status in ("FAILED", "INVALID"):
         message = trial.message or ""
-        if REJECTED_PREFIX in message or "rejected" in record:
+        if is_rejected(tuner.project_dir, trial):
             row["status"] = "REJECTED"
             row["reason"] = record.get("rejected") or message.split(REJECTED_PREFIX)[-1].strip()
         else:

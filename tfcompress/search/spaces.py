@@ -6,6 +6,8 @@ Both built-in families are aimed at small students (a few thousand to about a
 hundred thousand parameters) and build through ``tfcompress.models``.
 """
 
+import inspect
+
 import keras_tuner
 
 from tfcompress._keras import keras
@@ -13,6 +15,7 @@ from tfcompress.errors import ConfigError, ModelError
 from tfcompress.models import build_cnn, build_mlp
 
 FAMILIES = ("auto", "cnn", "mlp")
+_CNN_POOLING = "pooling" in inspect.signature(build_cnn).parameters
 
 
 class CNNSpace(keras_tuner.HyperModel):
@@ -20,7 +23,8 @@ class CNNSpace(keras_tuner.HyperModel):
 
     Hyperparameters: ``stages`` (1..max_stages), ``filters_<i>`` per active stage, ``kernel_size``,
     ``separable`` (depthwise-separable convs after the first stage), ``batch_norm`` and ``dense_units``
-    (width of the dense head, 0 for none).
+    (width of the dense head, 0 for none), and ``pooling`` ("gap" or "flatten") when
+    ``tfcompress.models.build_cnn`` offers it.
 
     Args:
         input_shape: shape of one input, e.g. ``(8, 8, 1)``.
@@ -51,7 +55,8 @@ class CNNSpace(keras_tuner.HyperModel):
             with hp.conditional_scope("stages", list(range(i + 1, self.max_stages + 1))):
                 if i < stages:
                     filters.append(hp.Choice(f"filters_{i}", self.filters))
-        return build_cnn(self.input_shape, self.num_classes, filters=tuple(filters),
+        extra = {"pooling": hp.Choice("pooling", ["gap", "flatten"])} if _CNN_POOLING else {}
+        return build_cnn(self.input_shape, self.num_classes, filters=tuple(filters), **extra,
                          kernel_size=hp.Choice("kernel_size", self.kernel_sizes),
                          dense_units=hp.Choice("dense_units", self.dense_units),
                          separable=hp.Boolean("separable"), batch_norm=hp.Boolean("batch_norm", default=True),

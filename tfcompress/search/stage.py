@@ -14,7 +14,7 @@ class SearchStage(Stage):
 
     Args:
         family: "auto", "cnn" or "mlp". Defaults to "auto".
-        max_trials: trials to run, rejected ones included. Defaults to 8.
+        max_trials: trials to train (budget rejections do not count). Defaults to 8.
         epochs: distillation epochs per trial. Defaults to 4.
         oracle: "random", "bayesian" or "hyperband". Defaults to "random".
         budget: dict with any of ``max_bytes``, ``max_params``, ``max_latency_us``. Defaults to None.

@@ -32,24 +32,81 @@ WEIGHTS_FILE = "student.weights.h5"
 REJECTED_PREFIX = "rejected by the budget: "
 
 
-def make_oracle(oracle, max_trials, epochs, seed):
-    """A KerasTuner oracle maximising ``score``.
+CANDIDATES_PER_TRIAL = 5
 
-    Rejected candidates are failed trials, so the limit on consecutive failures is lifted (the
-    search itself checks that some trial trained). Hyperband runs at most ``max_trials`` trials
-    with up to ``epochs`` epochs each.
+
+def make_oracle(oracle, max_trials, epochs, seed):
+    """A KerasTuner oracle maximising ``score`` over ``max_trials`` trained trials.
+
+    Candidates rejected by the budget are failed trials that cost one conversion, not a training
+    run, so they do not count towards ``max_trials`` (at most ``5 * max_trials`` candidates are
+    drawn in all), and the limit on consecutive failures is lifted (the search itself checks that
+    some trial trained). Hyperband runs up to ``epochs`` epochs per trial.
     """
     objective = keras_tuner.Objective(OBJECTIVE, direction="max")
     common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=10 ** 9)
     if oracle == "random":
-        return keras_tuner.oracles.RandomSearchOracle(max_trials=max_trials, **common)
-    if oracle == "bayesian":
-        return keras_tuner.oracles.BayesianOptimizationOracle(max_trials=max_trials, **common)
-    if oracle == "hyperband":
-        out = keras_tuner.oracles.HyperbandOracle(max_epochs=max(int(epochs), 2), factor=3, **common)
-        out.max_trials = max_trials
-        return out
-    raise ConfigError(f"unknown oracle {oracle!r}; valid oracles: {', '.join(ORACLES)}.")
+        out = _RandomOracle(max_trials=max_trials, **common)
+    elif oracle == "bayesian":
+        out = _BayesianOracle(max_trials=max_trials, **common)
+    elif oracle == "hyperband":
+        out = _HyperbandOracle(max_epochs=max(int(epochs), 2), factor=3, **common)
+    else:
+        raise ConfigError(f"unknown oracle {oracle!r}; valid oracles: {', '.join(ORACLES)}.")
+    out.trained_trials = int(max_trials)
+    out.max_candidates = CANDIDATES_PER_TRIAL * int(max_trials)
+    out.max_trials = int(max_trials)
+    return out
+
+
+class _RejectionsAreFree:
+    """Oracle mixin: a candidate rejected by the budget gives its place to another one."""
+
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        self._recount()
+
+    def reload(self):
+        super().reload()
+        self._recount()
+
+    def _recount(self):
+        rejected = sum(is_rejected(self._project_dir, t) for t in self.trials.values())
+        self.max_trials = min(self.trained_trials + rejected, self.max_candidates)
+
+
+class _RandomOracle(_RejectionsAreFree, keras_tuner.oracles.RandomSearchOracle):
+    pass
+
+
+class _BayesianOracle(_RejectionsAreFree, keras_tuner.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class _HyperbandOracle(_RejectionsAreFree, keras_tuner.oracles.HyperbandOracle):
+    pass
+
+
+def is_rejected(project_dir, trial):
+    """Whether a trial is a candidate the budget rejected (its message or its record says so).
+
+    In distributed tuning the message does not travel over gRPC; the record file in the (shared)
+    tuner folder does.
+    """
+    if trial.status != keras_tuner.engine.trial.TrialStatus.FAILED:
+        return False
+    if REJECTED_PREFIX in (trial.message or ""):
+        return True
+    return "rejected" in read_record(project_dir, trial.trial_id)
+
+
+def read_record(project_dir, trial_id):
+    """What ``run_trial`` recorded for a trial (empty dict if nothing)."""
+    path = os.path.join(project_dir, f"trial_{trial_id}", CANDIDATE_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def mnas_reward(accuracy, size, target, w=MNAS_W):
@@ -158,11 +215,7 @@ class StudentTuner(base_tuner.BaseTuner):
 
     def read_record(self, trial_id):
         """What ``run_trial`` recorded for a trial (empty dict if nothing)."""
-        path = os.path.join(self.project_dir, f"trial_{trial_id}", CANDIDATE_FILE)
-        if not os.path.exists(path):
-            return {}
-        with open(path) as fh:
-            return json.load(fh)
+        return read_record(self.project_dir, trial_id)
 
     def weights_path(self, trial_id):
         path = os.path.join(self.project_dir, f"trial_{trial_id}", WEIGHTS_FILE)
@@ -210,4 +263,4 @@ def _jsonable(value):
     return str(value)
 
 
-__all__ = ["StudentTuner", "make_oracle", "mnas_reward", "write_json_atomic", "ORACLES", "REWARDS"]
+__all__ = ["StudentTuner", "make_oracle", "is_rejected", "read_record", "mnas_reward", "write_json_atomic", "ORACLES", "REWARDS"]
