@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from tfcompress.errors import ConversionError, DataError, ModelError, ShapeError, TFCompressError
+from tfcompress.errors import ConfigError, ConversionError, DataError, ModelError, ShapeError, TFCompressError
 from tfcompress.export import commands
 
 
@@ -73,6 +73,8 @@ def test_errors_are_one_line_tfcompress_errors(parser, files, tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError):
         run(parser, ["export", str(junk), "--data", data_path])
+    with pytest.raises(ConfigError, match="--data"):
+        run(parser, ["export", model_path])
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, x_test=np.zeros((5, 64), "float32"), y_test=np.zeros(5, "int32"))
     with pytest.raises(ShapeError) as info:

@@ -70,7 +70,13 @@ def run_export(args):
     from tfcompress.export.exporter import export_tflite
     from tfcompress.export.files import load_keras_model
 
+    from tfcompress.errors import ConfigError
+    from tfcompress.export.converter import INTEGER_FORMATS, _is_qat_model
+
     model = load_keras_model(args.model)
+    if args.format in INTEGER_FORMATS and not args.data and not _is_qat_model(model):
+        raise ConfigError(f"--format {args.format} needs --data DATA.npz: its x_train calibrates the int8 ranges "
+                          "(and x_test or x_val measures accuracy). Or use --format dynamic/float16.")
     representative, eval_data = None, None
     if args.data:
         data = load_npz(args.data)
