@@ -118,7 +118,10 @@ def _explain(exc):
     text = str(exc)
     ops = sorted(set(re.findall(r"'(tfl?\.[A-Za-z0-9_]+)'", text)))
     lines = [ln.strip() for ln in text.splitlines() if "error:" in ln]
-    detail = lines[0].split("error:", 1)[1].strip() if lines else (text.strip().splitlines() or [type(exc).__name__])[0]
+    if lines:
+        detail = lines[0].split("error:", 1)[1].strip()
+    else:
+        detail = (text.strip().splitlines() or [type(exc).__name__])[0]
     return ops, detail[:300]
 
 
@@ -184,7 +187,13 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
             errors.append(exc)
     ops, detail = _explain(errors[-1])
     op_part = f" (op {', '.join(ops)})" if ops else ""
-    hint = ("replace the layer or op with one that has an int8 TFLite kernel, or use format='int8_float_io'/"
-            "'dynamic'" if format in INTEGER_FORMATS else "replace the unsupported layer or op")
+    if "neither a custom op nor a flex op" in str(errors[-1]):
+        hint = ("this TensorFlow op has no TFLite builtin kernel in any format (TF Select ops are not enabled: "
+                "microcontrollers and most delegates cannot run them); replace it with supported ops")
+    elif format in INTEGER_FORMATS:
+        hint = ("replace the layer or op with one that has an int8 TFLite kernel, or use "
+                "format='int8_float_io'/'dynamic'")
+    else:
+        hint = "replace the unsupported layer or op"
     raise ConversionError(f"TFLite conversion of {model.name!r} to {format!r} failed{op_part}: {detail}. "
                           f"Fix: {hint}.") from errors[-1]
