@@ -31,6 +31,7 @@ def pruned_polynomial(data):
 def test_default_exclusions_are_first_conv_and_classifier(cnn):
     assert resolve_exclude(cnn, ("first_conv", "classifier")) == {"conv0", "logits"}
     assert layer_targets(cnn, 0.6) == {"conv1": 0.6, "dense": 0.6}
+    assert resolve_exclude(cnn, "logits") == {"logits"}  # a single name, not its letters
     assert layer_targets(cnn, 0.6, exclude=()) == {"conv0": 0.6, "conv1": 0.6, "dense": 0.6, "logits": 0.6}
     # naming a layer in layer_sparsity prunes it even if a keyword would exclude it
     assert layer_targets(cnn, 0.6, layer_sparsity={"logits": 0.3})["logits"] == 0.3

@@ -110,9 +110,10 @@ def prune_channels(model, keep_ratio=0.5, criterion="l1", layer_ratios=None, exc
         raise ConfigError(f"criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}.")
     _check_ratio(keep_ratio, "keep_ratio")
     layer_ratios = dict(layer_ratios or {})
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
     chain = layer_chain(model)
     names = [layer.name for layer in chain]
-    for name in list(layer_ratios) + list(exclude or ()):
+    for name in list(layer_ratios) + exclude:
         if name not in names:
             raise ConfigError(f"no layer named {name!r} in model {model.name!r}; layers: {', '.join(names)}.")
     for name, ratio in layer_ratios.items():
@@ -120,7 +121,7 @@ def prune_channels(model, keep_ratio=0.5, criterion="l1", layer_ratios=None, exc
     producers = [layer for layer in chain if isinstance(layer, _PRODUCERS)]
     if not producers:
         return copy_model(model)
-    fixed = set(exclude or ()) | {producers[-1].name}
+    fixed = set(exclude) | {producers[-1].name}
 
     x = inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype,
                              name=model.inputs[0].name.split(":")[0])

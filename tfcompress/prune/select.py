@@ -61,7 +61,7 @@ def resolve_exclude(model, exclude):
     """
     layers = weight_layers(model)
     names = set()
-    for item in exclude or ():
+    for item in ([exclude] if isinstance(exclude, str) else exclude or ()):
         if item == FIRST_CONV:
             convs = [layer for layer in layers if isinstance(_unwrap(layer), _CONV_TYPES)]
             if convs:
