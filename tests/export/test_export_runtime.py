@@ -59,6 +59,8 @@ def test_latency_report(int8_bytes):
     assert 0 < lat["median_us"] <= lat["p90_us"]
     assert "XNNPACK" in lat["delegate"]
     assert "proxy" in lat["note"] and lat["host"]["cpu_count"] >= 1
+    plain = measure_latency(int8_bytes, runs=5, warmup=0, use_xnnpack=False)
+    assert "XNNPACK" not in plain["delegate"] and plain["median_us"] > 0
 
 
 def test_inspect_reports_ops_quantization_and_sizes(int8_bytes):

@@ -8,7 +8,7 @@ import numpy as np
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export.c_array import write_c_array
 from tfcompress.export.card import build_model_card
-from tfcompress.export.converter import INTEGER_FORMATS, convert
+from tfcompress.export.converter import INTEGER_FORMATS, _strip_pruning, convert
 from tfcompress.export.files import atomic_write, read_tflite
 from tfcompress.export.inspection import inspect_tflite, keras_sparsity
 from tfcompress.export.runtime import measure_latency
@@ -57,6 +57,7 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     if read_tflite(path) != data:  # what landed on disk is what was verified
         raise ConversionError(f"{path!r} does not hold the bytes just written; is another process writing it?")
     latency = measure_latency(data, runs=latency_runs) if latency_runs else None
+    model = _strip_pruning(model)
     keras_info = {"name": model.name, "params": int(model.count_params()), "sparsity": keras_sparsity(model)}
     card = build_model_card(data, inspect_tflite(data), format, verification=verification, latency=latency,
                             stages=stages, keras_info=keras_info, file_name=os.path.basename(path))

@@ -144,7 +144,7 @@ def host_info():
             "python": platform.python_version()}
 
 
-def measure_latency(tflite, runs=200, warmup=20, num_threads=1):
+def measure_latency(tflite, runs=200, warmup=20, num_threads=1, use_xnnpack=True):
     """Median and 90th-percentile time of one batch-1 inference in the LiteRT interpreter on this host.
 
     Inputs are zeros of the input dtype (the values do not change the work of these kernels).
@@ -154,6 +154,8 @@ def measure_latency(tflite, runs=200, warmup=20, num_threads=1):
         runs: timed invocations. Defaults to 200.
         warmup: untimed invocations first. Defaults to 20.
         num_threads: interpreter threads. Defaults to 1.
+        use_xnnpack: apply the default XNNPACK delegate (as LiteRT does); False times the builtin kernels.
+            Defaults to True.
 
     Returns:
         dict with ``median_us``, ``p90_us``, ``mean_us``, ``runs``, ``warmup``, ``num_threads``, ``delegate``,
@@ -163,7 +165,7 @@ def measure_latency(tflite, runs=200, warmup=20, num_threads=1):
         raise ConfigError(f"runs must be a positive integer, received {runs!r}.")
     if not isinstance(warmup, int) or warmup < 0:
         raise ConfigError(f"warmup must be a non-negative integer, received {warmup!r}.")
-    interpreter = make_interpreter(tflite, num_threads=num_threads)
+    interpreter = make_interpreter(tflite, num_threads=num_threads, delegates=use_xnnpack)
     for detail in interpreter.get_input_details():
         shape = [1 if d == -1 else int(d) for d in detail["shape_signature"]] or list(detail["shape"])
         if list(detail["shape"]) != shape:
