@@ -39,6 +39,12 @@ def test_rank_for_energy_picks_smallest_sufficient_rank():
     assert linalg.rank_for_energy([0.0, 0.0], 0.5) == 1
 
 
+def test_kept_energy_curve_ends_at_exactly_one(rng):
+    for _ in range(50):
+        kept = linalg.kept_energy_curve(np.sort(rng.random(37))[::-1] * 1e3)
+        assert kept[-1] == 1.0 and kept.max() <= 1.0 and np.all(np.diff(kept) >= 0)
+
+
 @pytest.mark.parametrize("bad", [0.0, 1.5, -0.1])
 def test_rank_for_energy_rejects_bad_energy(bad):
     with pytest.raises(ConfigError, match="energy"):

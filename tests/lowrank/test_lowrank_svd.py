@@ -130,6 +130,20 @@ def test_target_parameter_count_is_met():
         factorize_svd(model, target=50)
 
 
+def test_target_spends_the_cut_where_it_costs_least_energy():
+    inp = keras.Input((64,))
+    x = keras.layers.Dense(256, activation="relu", name="big")(inp)
+    x = keras.layers.Dense(8, activation="relu", name="small")(x)
+    model = keras.Model(inp, keras.layers.Dense(3, name="out")(x))
+    new, report = factorize_svd(model, target=0.5)
+    assert report["factorized"] == ["big"]
+    assert report["skipped"]["small"].startswith("kept whole") and report["skipped"]["out"].startswith("kept whole")
+    assert new.count_params() <= 0.5 * model.count_params()
+    rank = report["layers"][0]["rank"]
+    assert new.count_params() + (64 + 256) > 0.5 * model.count_params()  # one more component would not fit
+    assert rank == (int(0.5 * model.count_params()) - (model.count_params() - 64 * 256 - 256) - 256) // 320
+
+
 def test_rank_dict_and_dag_with_shared_layer():
     a, b = keras.Input((12,), name="a"), keras.Input((12,), name="b")
     shared = keras.layers.Dense(24, activation="relu", name="shared")
@@ -153,6 +167,21 @@ def test_original_model_is_untouched_and_independent():
         w.assign(tf.zeros_like(w))
     for old, now in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, now)
+
+
+def test_nested_model_is_kept_and_result_saves_and_loads(tmp_path):
+    inner_in = keras.Input((16,))
+    inner = keras.Model(inner_in, keras.layers.Dense(32, name="inner_d")(inner_in), name="inner")
+    inp = keras.Input((16,))
+    x = keras.layers.Dense(24, activation="relu", name="d1")(inner(inp))
+    model = keras.Model(inp, keras.layers.Dense(4, name="out")(x))
+    new, report = factorize_svd(model, rank=3)
+    assert report["factorized"] == ["d1", "out"] and "nested model" in report["skipped"]["inner"]
+    path = str(tmp_path / "factorized.keras")
+    new.save(path)
+    back = keras.models.load_model(path)
+    x = _x((16,))
+    assert back.count_params() == new.count_params() and _max_diff(back, new, x) == 0.0
 
 
 def test_sequential_models_work_and_subclassed_are_refused():

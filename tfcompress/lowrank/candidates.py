@@ -34,6 +34,8 @@ def layer_mode(layer, conv_mode):
         if conv_mode == "spatial" and min(layer.kernel_size) < 2:
             return None, "1-pixel-wide kernel has no spatial extent to factorize"
         return conv_mode, None
+    if isinstance(layer, keras.Model):
+        return None, "nested model: its layers are not factorized (flatten the model first)"
     return None, f"{type(layer).__name__} is not supported (Dense, Conv1D, Conv2D and Conv3D are)"
 
 
@@ -82,11 +84,13 @@ def svd_candidate(layer, mode):
     matrix = linalg.kernel_matrix(layer.kernel.numpy(), mode)
     bias = layer.bias.numpy() if getattr(layer, "use_bias", False) else None
 
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)  # once: it is the slow part on large kernels
+
     def factor_fn(rank):
-        a, b = linalg.truncated_svd(matrix, rank)
+        a, b = linalg.split_svd(u, s, vt, rank)
         return a, b, bias
 
-    return Candidate(layer, mode, linalg.singular_energies(matrix), factor_fn, bias is not None)
+    return Candidate(layer, mode, s ** 2, factor_fn, bias is not None)
 
 
 def pca_candidate(layer, mode, source, mean, variances, directions):

@@ -40,7 +40,12 @@ def truncated_svd(matrix, rank):
     if matrix.ndim != 2:
         raise ShapeError(f"truncated_svd expects a 2-D matrix; received shape {matrix.shape}.")
     _check_rank(rank, min(matrix.shape))
-    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    return split_svd(*np.linalg.svd(matrix, full_matrices=False), rank)
+
+
+def split_svd(u, s, vt, rank):
+    """``(A, B)`` of a rank-``rank`` truncation from a thin SVD ``(u, s, vt)``, singular values split evenly."""
+    _check_rank(rank, len(s))
     root = np.sqrt(s[:rank])
     return u[:, :rank] * root, root[:, None] * vt[:rank]
 
@@ -83,7 +88,9 @@ def kept_energy_curve(energies):
     total = e.sum()
     if total <= 0.0:
         return np.ones(len(e))
-    return np.cumsum(e) / total
+    kept = np.minimum(np.cumsum(e) / total, 1.0)
+    kept[-1] = 1.0  # rounding must not put the full share above (or below) 1
+    return kept
 
 
 def kernel_matrix(kernel, mode="dense"):
@@ -194,5 +201,5 @@ def _check_rank(rank, max_rank):
         raise ConfigError(f"rank must be an integer between 1 and {max_rank}; received {rank!r}.")
 
 
-__all__ = ["truncated_svd", "singular_energies", "rank_for_energy", "kept_energy_curve", "kernel_matrix",
+__all__ = ["truncated_svd", "split_svd", "singular_energies", "rank_for_energy", "kept_energy_curve", "kernel_matrix",
            "factor_kernels", "pca", "pca_input_factors", "pca_output_factors", "CONV_MODES"]
