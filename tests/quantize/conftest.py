@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras, tf
+from tfcompress._keras import tf
 
 
 @pytest.fixture(autouse=True)

@@ -58,3 +58,14 @@ def test_cqat_keeps_clusters(cluster_stage_result, trainer):
         assert per_channel[key] <= 8, per_channel
     assert totals["quant_logits/kernel"] > 8
     assert stage.report["max_unique_per_channel_after"] == per_channel
+
+
+def test_pruning_wrappers_left_in_place_are_stripped_before_qat():
+    import tensorflow_model_optimization as tfmot
+
+    from tfcompress.quantize import count_quantized_layers, quantize_aware_model
+
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(build_mlp((6,), 2, units=(8,)))
+    qat = quantize_aware_model(pruned, preserve="sparsity")
+    assert count_quantized_layers(qat) == 2
+    assert not any("PruneLowMagnitude" in type(layer).__name__ for layer in qat.layers)

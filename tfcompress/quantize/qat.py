@@ -35,7 +35,8 @@ def quantize_scheme(preserve=None):
 
 
 def _prepare(model, skip_layers, fuse=True):
-    """Flatten ``model`` if needed, validate ``skip_layers`` and fold ReLU layers (``fuse_relu``).
+    """Strip pruning/clustering wrappers, flatten ``model`` if needed, validate ``skip_layers`` and fold
+    ReLU layers (``fuse_relu``).
 
     Returns ``(functional_model, skip_set)``.
     """
@@ -45,6 +46,7 @@ def _prepare(model, skip_layers, fuse=True):
     if not getattr(model, "_is_graph_network", False):
         raise ModelError(f"model {model.name!r} is subclassed or not built; TFMOT quantizes only functional or "
                          "sequential models. Fix: rebuild it functionally with keras.Input.")
+    model = strip_training_wrappers(model)
     if has_nested_models(model) or isinstance(model, keras.Sequential):
         model = flatten_model(model)
     skip = set(skip_layers or ())
@@ -57,6 +59,16 @@ def _prepare(model, skip_layers, fuse=True):
     if fuse and not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers):
         model, _ = fuse_relu(model, keep=skip)  # Lambda models are refused below; they cannot be re-created
     return model, skip
+
+
+def strip_training_wrappers(model):
+    """Strip TFMOT pruning and clustering wrappers left in ``model`` (QAT needs the plain layers)."""
+    kinds = {type(layer).__name__ for layer in model.layers}
+    if "PruneLowMagnitude" in kinds:
+        model = tfmot.sparsity.keras.strip_pruning(model)
+    if any(kind.startswith("ClusterWeights") for kind in kinds):
+        model = tfmot.clustering.keras.strip_clustering(model)
+    return model
 
 
 def _annotated(layer, skip):
@@ -97,7 +109,8 @@ def quantize_aware_model(model, skip_layers=None, preserve=None):
         model: a trained functional or sequential ``tf_keras`` model; nested sub-models are inlined
             with ``flatten_model`` and stand-alone ReLU layers folded into the Dense/Conv before them
             (``fuse_relu``: same function, but TFMOT then quantizes those kernels).  For ``preserve="sparsity"`` pass a pruned model with the pruning
-            wrappers stripped; for ``"clusters"`` a clustered, stripped model.
+            wrappers stripped; for ``"clusters"`` a clustered, stripped model (wrappers still in place
+            are stripped here).
         skip_layers: names of layers to leave unannotated (they stay float). Defaults to None.
         preserve: ``None`` (plain QAT), ``"sparsity"`` (PQAT) or ``"clusters"`` (CQAT). Defaults to None.
 
@@ -140,5 +153,5 @@ def count_quantized_layers(model):
     return sum(isinstance(layer, wrapper) for layer in model.layers)
 
 
-__all__ = ["PRESERVE_CHOICES", "quantize_scheme", "unquantizable_layers", "quantize_aware_model",
+__all__ = ["PRESERVE_CHOICES", "quantize_scheme", "strip_training_wrappers", "unquantizable_layers", "quantize_aware_model",
            "strip_cluster_preserve", "count_quantized_layers"]
