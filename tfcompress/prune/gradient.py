@@ -57,7 +57,7 @@ def gradient_importance(model, batches, criterion="taylor", layers=None, loss=No
         for score, var, grad in zip(scores, tensors, grads):
             if grad is None:
                 continue
-            product = var.numpy() * np.asarray(grad)
+            product = var.numpy() * tf.convert_to_tensor(grad).numpy()  # IndexedSlices (embeddings) too
             score += np.abs(product) if criterion == "taylor" else -product
         count += 1
     if count == 0:

@@ -57,10 +57,11 @@ def wrap_for_pruning(model, schedules, sparsity_m_by_n=None, copy=True):
         ConfigError: a named layer is missing or cannot be pruned by TFMOT.
         ModelError: the model is subclassed or not built.
     """
-    base = select.copy_model(model) if copy else model
-    if not (isinstance(base, keras.Sequential) or getattr(base, "_is_graph_network", False)):
+    select.check_model(model)
+    if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
         raise ModelError(f"model {model.name!r} is a subclassed model; magnitude pruning needs a functional or "
                          "Sequential tf_keras model.")
+    base = select.copy_model(model) if copy else model
     names = {layer.name for layer in base.layers}
     for name in schedules:
         if name not in names:

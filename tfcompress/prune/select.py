@@ -42,7 +42,7 @@ def kernel_variables(layer):
 
 def weight_layers(model):
     """Layers of ``model`` (top level, in model order) that hold at least one kernel."""
-    _check_model(model)
+    check_model(model)
     return [layer for layer in model.layers if kernel_variables(layer)]
 
 
@@ -114,7 +114,7 @@ def check_sparsity(value, what):
 
 def copy_model(model):
     """A functional/Sequential copy of ``model`` with its own layers and the same weights."""
-    _check_model(model)
+    check_model(model)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     return clone
@@ -128,7 +128,8 @@ def _check_name(model, name, what):
                           "in exclude).")
 
 
-def _check_model(model):
+def check_model(model):
+    """Raise ModelError unless ``model`` is a built tf_keras Model."""
     if not isinstance(model, keras.Model):
         raise ModelError(f"expected a tf_keras Model (build it with tfcompress.keras); received "
                          f"{type(model).__module__}.{type(model).__name__}.")
