@@ -90,3 +90,10 @@ def test_pca_factors_are_exact_at_full_rank_and_keep_the_mean(rng, factors):
     a, b, new_bias = factors(w, bias, mean, directions, 1)
     # at any rank the mean response is reproduced exactly
     np.testing.assert_allclose((x @ a @ b + new_bias).mean(0), (x @ w + bias).mean(0), atol=1e-8)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(linalg)
+    assert result.attempted >= 1 and result.failed == 0
