@@ -7,8 +7,9 @@ Everything here drives TFMOT; the stages register themselves as ``quantize`` (me
 from tfcompress.quantize.cluster import (CENTROID_INITS, cluster_model, count_clustered_layers,
                                          strip_clustering)
 from tfcompress.quantize.flatten import flatten_model, has_nested_models
+from tfcompress.quantize.fuse import fuse_relu
 from tfcompress.quantize.qat import (count_quantized_layers, quantize_aware_model, quantize_scheme,
-                                     strip_cluster_preserve, unquantizable_layers)
+                                     strip_cluster_preserve, strip_training_wrappers, unquantizable_layers)
 from tfcompress.quantize.stages import (ClusterPreservingQAT, PostTrainingQuantization, PrunePreservingQAT,
                                         QuantizeAwareTraining, WeightClustering)
 from tfcompress.quantize.stats import (kernel_sparsity, kernels, max_unique_per_channel, overall_sparsity,
@@ -25,6 +26,7 @@ __all__ = [
     "count_clustered_layers",
     "count_quantized_layers",
     "flatten_model",
+    "fuse_relu",
     "has_nested_models",
     "kernel_sparsity",
     "kernels",
@@ -34,6 +36,7 @@ __all__ = [
     "quantize_scheme",
     "strip_cluster_preserve",
     "strip_clustering",
+    "strip_training_wrappers",
     "unique_weight_counts",
     "unquantizable_layers",
 ]
