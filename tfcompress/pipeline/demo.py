@@ -16,7 +16,7 @@ from tfcompress.pipeline.files import copy_file, save_model, write_text
 from tfcompress.pipeline.recipe import to_yaml
 
 #: Teacher and recipe of the full demo and of ``--quick`` (a smoke test, under a minute).
-TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 40},
+TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 30},
            "quick": {"filters": (16, 32), "dense_units": 32, "epochs": 12}}
 
 

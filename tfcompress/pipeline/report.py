@@ -95,10 +95,15 @@ def plot_accuracy_vs_size(teacher, rows, path):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     sx = [r["after"]["tflite_bytes"] for r in rows]
     sy = [100 * r["after"]["accuracy"] for r in rows]
-    ax.plot(sx, sy, "-o", color="tab:blue", zorder=3)
-    for x, y, r in zip(sx, sy, rows):
-        ax.annotate(f"{r['index']}. {r['stage']}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.plot(sx, sy, "-", color="tab:blue", alpha=0.5, zorder=2)
+    markers = "ovs^DPX*<>"
+    for n, (x, y, r) in enumerate(zip(sx, sy, rows)):  # a legend, since stages often land on nearby points
+        ax.scatter([x], [y], marker=markers[n % len(markers)], s=45, zorder=3,
+                   label=f"{r['index']}. {r['stage']}: {y:.2f}%, {x:,} B")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
+    lo, hi = min(xs + sx), max(xs + sx)
+    ax.set_xlim(lo / 1.5, hi * 3)
     ax.set_xlabel(".tflite size (bytes, log scale)")
     ax.set_ylabel(f"accuracy on {rows[-1]['after'].get('split', 'test')} (%)")
     ax.set_title("Accuracy vs size after each stage (measured .tflite files)")

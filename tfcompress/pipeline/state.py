@@ -1,6 +1,7 @@
 """Resumable progress of a pipeline run, kept apart from its configuration.
 
-After each finished stage the run saves the model (``state/stage_<i>.keras``)
+After each finished stage the run saves the model (``state/stage_<i>.keras``, or
+``.h5`` for TFMOT-wrapped models such as QAT ones, see ``model_suffix``)
 and ``state/state.json`` (the recipe hash, the finished stages and their
 reports). A re-run of the same recipe skips the finished stages; a different
 recipe starts over.
@@ -68,7 +69,7 @@ class RunState:
     def record_stage(self, index, key, model, report, before, after, elapsed_s):
         """Save the model after stage ``index`` and add the stage to the finished list."""
         os.makedirs(self.dir, exist_ok=True)
-        path = os.path.join(self.dir, f"stage_{index + 1}.keras")
+        path = os.path.join(self.dir, f"stage_{index + 1}{model_suffix(model)}")
         save_model(model, path)
         self.finished = [s for s in self.finished if s["index"] < index]
         self.finished.append({"index": index, "key": key, "report": report, "before": before, "after": after,
@@ -82,34 +83,43 @@ class RunState:
         return load_model(self.finished[-1]["model"])
 
 
+def model_suffix(model):
+    """``.h5`` for models holding TFMOT wrappers (a QAT model saved as ``.keras`` cannot be loaded again with
+    tf_keras 2.21 / TFMOT 0.8.1: "Layer 'quantize_layer' expected 5 variables, but received 3"), else ``.keras``."""
+    for layer in model.submodules:
+        if type(layer).__module__.startswith("tensorflow_model_optimization"):
+            return ".h5"
+    return ".keras"
+
+
+def _tfmot_scopes(stack):
+    import tensorflow_model_optimization as tfmot
+
+    stack.enter_context(tfmot.quantization.keras.quantize_scope())
+    stack.enter_context(tfmot.sparsity.keras.prune_scope())
+    stack.enter_context(tfmot.clustering.keras.cluster_scope())
+
+
 def load_model(path, unsafe=False):
-    """Load a saved ``tf_keras`` model (.keras, .h5 or SavedModel folder), QAT/pruning/clustering wrappers included.
+    """Load a saved model (.keras, .h5 or SavedModel folder) as tf_keras, QAT/pruning/clustering wrappers included.
+
+    Keras 3 files are converted (``tfcompress.interop.load_model``).
 
     Args:
         path: the model file or folder.
         unsafe: allow deserialising ``Lambda`` layers (executes code stored in the file). Defaults to False.
 
     Raises:
-        ModelError: the file is missing or cannot be read as a tf_keras model.
+        ModelError: the file is missing or cannot be read as a Keras model.
     """
-    from tfcompress._keras import keras
-    import tensorflow_model_optimization as tfmot
+    from tfcompress.interop import load_model as interop_load
 
     if not os.path.exists(path):
         raise ModelError(f"model {path!r} does not exist. Give a saved tf_keras model (.keras, .h5 or a "
                          "SavedModel folder).")
-    try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(tfmot.quantization.keras.quantize_scope())
-            stack.enter_context(tfmot.sparsity.keras.prune_scope())
-            stack.enter_context(tfmot.clustering.keras.cluster_scope())
-            return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
-    except Exception as exc:  # Keras raises many kinds; report one clear error
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        hint = (" If it holds Lambda layers and you trust the file, pass --unsafe-load."
-                if "lambda" in str(exc).lower() or "safe_mode" in str(exc) else "")
-        raise ModelError(f"cannot load the model {path!r} as a tf_keras model ({type(exc).__name__}: {msg}). "
-                         f"Save it with tf_keras (tfcompress.keras) as .keras, .h5 or SavedModel.{hint}") from None
+    with contextlib.ExitStack() as stack:
+        _tfmot_scopes(stack)
+        return interop_load(path, safe_mode=not unsafe)
 
 
 __all__ = ["RunState", "load_model", "recipe_hash"]

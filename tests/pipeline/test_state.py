@@ -1,0 +1,27 @@
+"""Resumable state: models (QAT ones included) saved after a stage load back with the same outputs."""
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from tfcompress import build_cnn
+from tfcompress.pipeline.state import RunState, recipe_hash
+
+
+def test_qat_model_state_round_trip(tmp_path):
+    model = build_cnn((8, 8, 1), 3, filters=(4,), dense_units=0)
+    qat = tfmot.quantization.keras.quantize_model(model)
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype="float32")
+    state = RunState(str(tmp_path), "abc")
+    state.record_stage(0, "quantize", qat, {"m": 1}, {"acc": 0.1}, {"acc": 0.2}, 1.0)
+    again = RunState(str(tmp_path), "abc")
+    assert again.load() == 1
+    loaded = again.last_model()
+    assert any("Quantize" in type(layer).__name__ for layer in loaded.layers)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), qat.predict(x, verbose=0), atol=1e-6)
+    assert again.finished[0]["report"] == {"m": 1}
+
+
+def test_recipe_hash_ignores_output_only():
+    base = {"teacher": "t.keras", "output": "a", "stages": [{"prune": {"sparsity": 0.5}}]}
+    assert recipe_hash(base) == recipe_hash({**base, "output": "b"})
+    assert recipe_hash(base) != recipe_hash({**base, "stages": [{"prune": {"sparsity": 0.6}}]})
