@@ -78,6 +78,11 @@ def test_run_resumes_after_interruption_and_writes_the_report(workspace, monkeyp
     assert "**Whole run:**" in md and "### 1. prune (magnitude)" in md and "![accuracy vs size]" in md
     assert not [f for f in os.listdir(out) if ".tmp" in f]  # atomic writes leave no temporary files
 
+    # running the finished recipe again redoes nothing and gives the same numbers
+    report_again = make_pipeline(root, teacher_path).run(verbose=0)
+    assert report_again["resumed_stages"] == 3
+    assert report_again["summary"] == pytest.approx(summary)
+
     # a different recipe does not reuse this state
     other = RunState(str(out), "another-recipe")
     assert other.load() == 0 and other.restarted

@@ -25,3 +25,17 @@ def test_recipe_hash_ignores_output_only():
     base = {"teacher": "t.keras", "output": "a", "stages": [{"prune": {"sparsity": 0.5}}]}
     assert recipe_hash(base) == recipe_hash({**base, "output": "b"})
     assert recipe_hash(base) != recipe_hash({**base, "stages": [{"prune": {"sparsity": 0.6}}]})
+
+
+def test_a_new_recipe_clears_the_old_stage_folders(tmp_path):
+    from tfcompress.pipeline.runner import _clear_stage_folders
+
+    for folder in ("stage_1_search", "stage_2_feature_distill", "state", "notes"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "stage_1_search" / "trial.json").write_text("{}")
+    (tmp_path / "state" / "stage_1.keras").write_text("x")
+    (tmp_path / "state" / "state.json").write_text("{}")
+    (tmp_path / "stage_3.txt").write_text("mine")
+    _clear_stage_folders(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "stage_3.txt", "state"]
+    assert [p.name for p in (tmp_path / "state").iterdir()] == ["state.json"]

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import time
 
 import numpy as np
@@ -40,6 +42,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     skip = state.load()
     if state.restarted:
         log(f"state in {state.dir} belongs to a different recipe: starting over")
+        _clear_stage_folders(output_dir)
     if skip:
         log(f"resuming: stages 1-{skip} of {n} finished in an earlier run")
 
@@ -117,6 +120,17 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         f"speed-up {_ratio(summary.get('speedup_ratio'))}, accuracy drop "
         f"{_pp(summary.get('accuracy_drop'))}; wrote {os.path.join(output_dir, 'report.md')}")
     return report
+
+
+def _clear_stage_folders(output_dir):
+    """Remove the work folders and saved models of another recipe's run (so no search resumes its trials)."""
+    for name in os.listdir(output_dir):
+        if re.fullmatch(r"stage_\d+_[\w-]+", name) and os.path.isdir(os.path.join(output_dir, name)):
+            shutil.rmtree(os.path.join(output_dir, name))
+    state_dir = os.path.join(output_dir, "state")
+    for name in os.listdir(state_dir) if os.path.isdir(state_dir) else []:
+        if re.fullmatch(r"stage_\d+\.(keras|h5)", name):
+            os.remove(os.path.join(state_dir, name))
 
 
 def _load(model_or_path, what, unsafe):
