@@ -64,7 +64,8 @@ def measure_candidate(model, representative_data, budget, latency=True):
 
     Returns:
         ``(measured, violations)``: a dict with ``params`` and, as far as measured, ``int8_bytes`` and
-        ``latency_us`` (median µs, batch 1, interpreter defaults); and the list of broken bounds (empty if the candidate fits).
+        ``latency_us`` (median µs, batch 1, interpreter defaults); and the list of broken bounds (empty if
+        the candidate fits).
     """
     measured = {"params": int(model.count_params())}
     violations = budget.violations(measured)

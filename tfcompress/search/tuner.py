@@ -263,4 +263,5 @@ def _jsonable(value):
     return str(value)
 
 
-__all__ = ["StudentTuner", "make_oracle", "is_rejected", "read_record", "mnas_reward", "write_json_atomic", "ORACLES", "REWARDS"]
+__all__ = ["StudentTuner", "make_oracle", "is_rejected", "read_record", "mnas_reward", "write_json_atomic",
+           "ORACLES", "REWARDS"]
