@@ -98,3 +98,18 @@ def test_pipeline_rejects_bad_entries():
     with pytest.raises(ConfigError, match="one-key"):
         Pipeline(["prune"], teacher="t.keras")
     validate_recipe({"stages": [{"export": None}]}, require_paths=False)
+
+
+def test_every_registered_stage_round_trips_through_a_yaml_recipe():
+    from tfcompress.pipeline.pipeline import stage_entry
+    from tfcompress.stage import registered_stages
+
+    assert set(stage_names()) >= {"search", "distill", "feature_distill", "prune", "cluster", "factorize",
+                                  "quantize", "export"}
+    for (name, method), cls in registered_stages().items():
+        entry = stage_entry(cls())  # every stage has defaults for all options
+        text = HEAD + "student: s.keras\nstages:\n" + to_yaml({"stages": [entry]}).split("\n", 1)[1]
+        recipe = parse_recipe(text)
+        rebuilt = Pipeline.from_config(recipe).stages[0]
+        assert type(rebuilt) is cls, (name, method)
+        assert _plain(stage_entry(rebuilt)) == _plain(entry), (name, method)
