@@ -1,6 +1,7 @@
 """Budget, search spaces, Pareto front, table and plot: no training."""
 
 import json
+import os
 import types
 
 import keras_tuner
@@ -123,3 +124,5 @@ def test_markdown_and_plot(tmp_path):
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["front.png"]  # no temporary file left
+    (tmp_path / "ref.txt").write_text("")  # the plot gets the permissions of any file the user writes
+    assert os.stat(path).st_mode & 0o777 == os.stat(tmp_path / "ref.txt").st_mode & 0o777

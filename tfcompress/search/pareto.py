@@ -101,12 +101,19 @@ def plot_pareto(result, path, title="Student search: accuracy vs int8 size"):
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format="png")
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
     return path
+
+
+def _default_mode():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 __all__ = ["pareto_front", "trials_markdown", "plot_pareto"]

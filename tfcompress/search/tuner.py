@@ -21,6 +21,7 @@ from keras_tuner.engine import base_tuner
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError
 from tfcompress.search.measure import measure_candidate
+from tfcompress.search.pareto import _default_mode
 from tfcompress.search.spaces import check_student
 
 OBJECTIVE = "score"
@@ -248,6 +249,7 @@ def write_json_atomic(path, obj):
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh, indent=2, default=_jsonable)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
