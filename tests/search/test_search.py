@@ -18,11 +18,11 @@ def _trainer(data, teacher=None):
 
 def test_search_resumes_without_rerunning_finished_trials(tab_data, tmp_path):
     first = search_student(_trainer(tab_data), family="mlp", max_trials=2, epochs=1, directory=str(tmp_path))
-    assert first.new_trial_ids == ["0", "1"] and len(first.completed) == 2
+    assert first.new_trial_ids == ["00", "01"] and len(first.completed) == 2
     # a new tuner object on the same folder continues: one more trial, the first two are not run again
     second = search_student(_trainer(tab_data), family="mlp", max_trials=3, epochs=1, directory=str(tmp_path))
-    assert second.new_trial_ids == ["2"]
-    assert [t["trial_id"] for t in second.trials] == ["0", "1", "2"] and second.trials[:2] == first.trials
+    assert second.new_trial_ids == ["02"]
+    assert [t["trial_id"] for t in second.trials] == ["00", "01", "02"] and second.trials[:2] == first.trials
     best = max(second.completed, key=lambda t: t["score"])
     assert second.best_trial_id == best["trial_id"] and second.best_hyperparameters == best["hyperparameters"]
     # the best student is the trial's trained model, rebuilt with its weights (final_epochs=0)

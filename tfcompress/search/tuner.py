@@ -55,25 +55,22 @@ def make_oracle(oracle, max_trials, epochs, seed):
     else:
         raise ConfigError(f"unknown oracle {oracle!r}; valid oracles: {', '.join(ORACLES)}.")
     out.trained_trials = int(max_trials)
-    out.max_candidates = CANDIDATES_PER_TRIAL * int(max_trials)
-    out.max_trials = int(max_trials)
+    out.max_trials = CANDIDATES_PER_TRIAL * int(max_trials)
     return out
 
 
 class _RejectionsAreFree:
-    """Oracle mixin: a candidate rejected by the budget gives its place to another one."""
+    """Oracle mixin: a candidate rejected by the budget gives its place to another one.
 
-    def end_trial(self, trial):
-        super().end_trial(trial)
-        self._recount()
+    ``max_trials`` stays at the number of candidates allowed (so trial ids keep one width); the
+    search stops once ``trained_trials`` trials that were not rejected have been started.
+    """
 
-    def reload(self):
-        super().reload()
-        self._recount()
-
-    def _recount(self):
-        rejected = sum(is_rejected(self._project_dir, t) for t in self.trials.values())
-        self.max_trials = min(self.trained_trials + rejected, self.max_candidates)
+    def populate_space(self, trial_id):
+        placed = sum(not is_rejected(self._project_dir, t) for t in self.trials.values())
+        if placed >= self.trained_trials:
+            return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+        return super().populate_space(trial_id)
 
 
 class _RandomOracle(_RejectionsAreFree, keras_tuner.oracles.RandomSearchOracle):
