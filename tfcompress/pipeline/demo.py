@@ -23,14 +23,15 @@ TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 30},
 def demo_stages(teacher_int8_bytes, quick=False):
     """The demo's stages as recipe entries; the search budget is a tenth of the teacher's int8 size.
 
-    The quick recipe is a smoke test: its teacher is already tiny, so the budget only keeps the two
-    trials (fixed by the seed) small.
+    Pruning leaves only the first conv dense (the searched student may have no other hidden layer, and
+    a stage with nothing to prune is an error). The quick recipe is a smoke test: its teacher is already
+    tiny, so the budget only keeps the two trials (fixed by the seed) small; it prunes every layer.
     """
     if quick:
         return [
-            {"search": {"family": "cnn", "max_trials": 2, "epochs": 1, "budget": {"max_bytes": 20000}}},
-            {"distill": {"epochs": 4}},
-            {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 1}},
+            {"search": {"family": "cnn", "max_trials": 2, "epochs": 2, "budget": {"max_bytes": 20000}}},
+            {"distill": {"epochs": 10}},
+            {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 1, "exclude": []}},
             {"quantize": {"method": "qat", "epochs": 1}},
             {"export": {"format": "int8"}},
         ]
@@ -38,7 +39,7 @@ def demo_stages(teacher_int8_bytes, quick=False):
         {"search": {"family": "cnn", "max_trials": 6, "epochs": 3,
                     "budget": {"max_bytes": int(teacher_int8_bytes // 10)}}},
         {"distill": {"epochs": 30}},
-        {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 3}},
+        {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 3, "exclude": ["first_conv"]}},
         {"quantize": {"method": "qat", "epochs": 2}},
         {"export": {"format": "int8"}},
     ]
