@@ -11,8 +11,6 @@ import os
 import tempfile
 import time
 
-import keras_tuner
-
 from tfcompress._keras import keras
 from tfcompress.errors import BudgetError, ConfigError, TrainingError
 from tfcompress.search.budget import Budget
@@ -20,9 +18,6 @@ from tfcompress.search.measure import measure_candidate
 from tfcompress.search.pareto import pareto_front, trials_markdown
 from tfcompress.search.spaces import as_hypermodel, build_with, make_space, shapes_of, smallest_values
 from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, StudentTuner, is_rejected, make_oracle
-
-_COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
-
 
 class SearchResult:
     """What a student search found.
@@ -176,8 +171,7 @@ def _collect(tuner, hypermodel, trainer, budget, final_epochs, seconds):
         messages = [r.get("message") or "" for r in rows if r["status"] == "FAILED"]
         raise TrainingError(f"none of the {len(rows)} trials completed, so there is no best student. First "
                             f"failure:\n{messages[0] if messages else 'no trial ran'}")
-    best = tuner.oracle.get_best_trials(1)[0]
-    assert best.status == _COMPLETED
+    best = tuner.oracle.get_best_trials(1)[0]  # completed trials rank first
     values = {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
     keras.backend.clear_session()
     model = build_with(hypermodel, tuner.oracle.get_space(), best.hyperparameters.values)
