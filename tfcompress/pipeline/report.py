@@ -12,6 +12,8 @@ import platform
 import time
 from types import SimpleNamespace
 
+import yaml
+
 from tfcompress.pipeline.files import save_figure, write_json, write_text
 from tfcompress.pipeline.measure import ratios
 
@@ -186,13 +188,17 @@ def markdown(report):
                                  for r in report["stages"]]))
     for r in report["stages"]:
         lines += ["", f"### {r['index']}. {_stage_name(r)}", ""]
-        options = ", ".join(f"{k}={v!r}" for k, v in r["config"].items())
-        lines += [f"Options: `{options or '(defaults)'}`; took {r['elapsed_s']:.1f} s.", ""]
+        options = yaml.safe_dump({r["stage"]: r["config"]}, default_flow_style=True, width=10**6,
+                                 sort_keys=False).strip()
+        lines += [f"Recipe entry: `{options}`; took {r['elapsed_s']:.1f} s.", ""]
         header = ["", "params", ".tflite bytes", "gzip bytes", "accuracy", "latency (µs)"]
         lines.append(_table(header, [["before"] + _metrics_cells(r["before"]),
                                      ["after"] + _metrics_cells(r["after"])]))
         comp, speed, drop = _ratio_cells(r["ratios_vs_before"])
         lines += ["", f"This stage alone: compression {comp}, speed-up {speed}, accuracy drop {drop}."]
+        trials = (r.get("report") or {}).get("trials_markdown")
+        if trials:  # the search stage's trials (validation accuracy of each distilled candidate)
+            lines += ["", "Trials:", "", trials.strip()]
     if report["files"]["plots"]:
         lines += ["", "## Plots", ""]
         for plot in report["files"]["plots"]:
