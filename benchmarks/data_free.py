@@ -59,10 +59,11 @@ def balanced_subset(x, y, per_class, seed):
     return x[idx], y[idx]
 
 
-def run_data_free(teacher, seed, args, bn_weight):
+def run_data_free(teacher, seed, args, bn_weight=None):
     keras.utils.set_random_seed(seed)
     student = student_model()
-    dfd = DataFreeDistiller(student, teacher, synthetic_batch_size=args.synthetic_batch, bn_weight=bn_weight)
+    options = {} if bn_weight is None else {"bn_weight": bn_weight}  # None: the package default
+    dfd = DataFreeDistiller(student, teacher, synthetic_batch_size=args.synthetic_batch, **options)
     dfd.compile(optimizer=keras.optimizers.Adam(args.lr),
                 generator_optimizer=keras.optimizers.Adam(args.generator_lr))
     with common.Stopwatch() as sw:
@@ -98,7 +99,7 @@ def main(argv=None):
     parser.add_argument("--df-epochs", type=int, default=15, help="data-free epochs")
     parser.add_argument("--steps", type=int, default=50, help="data-free steps per epoch")
     parser.add_argument("--synthetic-batch", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3, help="student learning rate (data-free)")
+    parser.add_argument("--lr", type=float, default=1e-2, help="student learning rate (data-free)")
     parser.add_argument("--generator-lr", type=float, default=1e-3)
     parser.add_argument("--labelled", type=int, default=10, help="labelled samples per class for scratch")
     parser.add_argument("--no-ablation", action="store_true", help="skip the data-free run without BN matching")
@@ -122,7 +123,7 @@ def main(argv=None):
         for variant in variants:
             extra = {}
             if variant == "data-free":
-                student, sw, extra = run_data_free(teacher, seed, args, bn_weight=1.0)
+                student, sw, extra = run_data_free(teacher, seed, args)
             elif variant == "data-free, no BN":
                 student, sw, extra = run_data_free(teacher, seed, args, bn_weight=0.0)
             elif variant == "distilled with data":

@@ -103,9 +103,9 @@ def test_fit_without_data_distils_and_leaves_teacher_alone(digits, digits_teache
     teacher_weights = [w.copy() for w in digits_teacher.get_weights()]
     dfd = DataFreeDistiller(student, digits_teacher, latent_dim=32, generator_filters=32, synthetic_batch_size=64)
     generator_weights = [w.copy() for w in dfd.generator.get_weights()]
-    dfd.compile(optimizer=keras.optimizers.Adam(3e-3), generator_optimizer=keras.optimizers.Adam(1e-2),
+    dfd.compile(optimizer=keras.optimizers.Adam(1e-2), generator_optimizer=keras.optimizers.Adam(1e-2),
                 metrics=["accuracy"])
-    history = dfd.fit(epochs=2, steps_per_epoch=30, verbose=0).history
+    history = dfd.fit(epochs=2, steps_per_epoch=40, verbose=0).history
     assert set(history) == {"generator_loss", "distillation_loss", *GENERATOR_TERMS}
     assert all(np.isfinite(v).all() for v in history.values())
     for old, new in zip(teacher_weights, digits_teacher.get_weights()):
@@ -113,7 +113,7 @@ def test_fit_without_data_distils_and_leaves_teacher_alone(digits, digits_teache
     assert any(np.abs(o - n).max() > 0 for o, n in zip(generator_weights, dfd.generator.get_weights()))
     logs = dfd.evaluate(digits["x_val"], digits["y_val"], verbose=0, return_dict=True)
     assert logs["accuracy"] == pytest.approx(accuracy(student, digits["x_val"], digits["y_val"]), abs=1e-6)
-    assert logs["accuracy"] > before + 0.15, (before, logs)  # 60 steps only; the benchmark trains for real
+    assert logs["accuracy"] > before + 0.15, (before, logs)  # 80 steps only; the benchmark trains for real
 
 
 def test_fit_needs_steps_or_a_dummy_dataset(tiny_teacher):
