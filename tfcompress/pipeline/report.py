@@ -137,6 +137,10 @@ def _num(value, fmt="{:,}"):
     return "n/a" if value is None else fmt.format(value)
 
 
+def _pp(drop):
+    return _num(None if drop is None else 100 * drop, "{:+.2f} pp")
+
+
 def _metrics_cells(m):
     return [_num(m.get("params")), _num(m.get("tflite_bytes")), _num(m.get("gzip_bytes")),
             _num(m.get("accuracy"), "{:.2%}"), _num(m.get("latency_median_us"), "{:.1f}")]
@@ -165,13 +169,13 @@ def markdown(report):
         f"({_num(s['teacher_bytes'])} B float32 teacher → {_num(s['final_bytes'])} B {s.get('final_format')}), "
         f"speed-up {_num(s.get('speedup_ratio'), '{:.2f}×')} (measured), accuracy "
         f"{_num(s['teacher_accuracy'], '{:.2%}')} → {_num(s['final_accuracy'], '{:.2%}')} "
-        f"(drop {_num(None if s.get('accuracy_drop') is None else 100 * s['accuracy_drop'], '{:+.2f} pp')}) "
+        f"(drop {_pp(s.get('accuracy_drop'))}) "
         f"on the {split} split.")
     lines.append("")
     lines.append(
         f"Against the teacher's own int8 file: {_num(s.get('compression_ratio_vs_int8_teacher'), '{:.2f}×')} "
         f"smaller, speed-up {_num(s.get('speedup_ratio_vs_int8_teacher'), '{:.2f}×')}, accuracy drop "
-        f"{_num(None if s.get('accuracy_drop_vs_int8_teacher') is None else 100 * s['accuracy_drop_vs_int8_teacher'], '{:+.2f} pp')}.")
+        f"{_pp(s.get('accuracy_drop_vs_int8_teacher'))}.")
     lines.append("")
     lines.append(f"Every number is measured on a converted `.tflite` file: accuracy on the {split} split, latency as "
                  f"the median of {meas['latency_runs']} runs in `{meas['interpreter']}` with "
