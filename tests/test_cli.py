@@ -26,12 +26,24 @@ def test_invalid_recipe_names_the_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
-def test_missing_teacher_file_is_reported(tmp_path, capsys):
+def test_missing_data_file_is_reported(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("teacher: t.keras\ndata: d.npz\noutput: out\nstages: []\n")
     assert main(["run", str(recipe), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "d.npz" in err and err.count("\n") == 1
+
+
+def test_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import tfcompress.pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tfcompress.pipeline, "run_recipe", interrupted)
+    assert main(["run", str(tmp_path / "r.yaml")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resume" in err
 
 
 def test_debug_shows_the_exception(tmp_path):
