@@ -34,7 +34,7 @@ import common  # noqa: E402  (benchmarks/common.py, next to this file)
 
 from tfcompress._keras import keras  # noqa: E402
 from tfcompress.data import load_digits_data, make_tabular_data  # noqa: E402
-from tfcompress.distill import CosineDecay, Distiller, defaults  # noqa: E402
+from tfcompress.distill import CosineDecay, Distiller, FeatureDistiller, defaults  # noqa: E402
 from tfcompress.models import build_cnn, build_mlp  # noqa: E402
 from tfcompress.train import accuracy  # noqa: E402
 
@@ -87,14 +87,6 @@ def train_teacher(task, data):
     return teacher
 
 
-def feature_distiller_class():
-    try:
-        from tfcompress.distill.feature import FeatureDistiller
-    except ImportError:
-        return None
-    return FeatureDistiller
-
-
 def train_student(task, data, teacher, method, seed, cfg):
     """Train a fresh student (initial weights fixed by ``seed``) by ``method``; return val and test accuracy."""
     keras.utils.set_random_seed(seed)
@@ -107,8 +99,8 @@ def train_student(task, data, teacher, method, seed, cfg):
     else:
         common_args = dict(student=student, teacher=teacher, temperature=cfg["temperature"], alpha=cfg["alpha"])
         if method == "feature":
-            trainee = feature_distiller_class()(layer_pairs=TASKS[task]["feature_pairs"],
-                                                feature_weight=cfg["feature_weight"], **common_args)
+            trainee = FeatureDistiller(layer_pairs=TASKS[task]["feature_pairs"], feature_weight=cfg["feature_weight"],
+                                       **common_args)
         else:
             trainee = Distiller(**common_args)
         trainee.compile(optimizer=optimizer, distillation_loss=cfg["loss"])  # adds the cosine schedule itself
@@ -121,7 +113,7 @@ def train_student(task, data, teacher, method, seed, cfg):
 
 # ---------------------------------------------------------------------------------------------- accuracy
 def accuracy_benchmark(tasks, seeds, epochs):
-    methods = ["scratch", "logit"] + (["feature"] if feature_distiller_class() else [])
+    methods = ["scratch", "logit", "feature"]
     out = {"settings": settings(epochs=epochs), "seeds": list(seeds), "tasks": {}}
     for task in tasks:
         cfg = settings(epochs=epochs, lr=TASKS[task]["lr"])
@@ -133,7 +125,8 @@ def accuracy_benchmark(tasks, seeds, epochs):
                 runs[m].append(train_student(task, data, teacher, m, seed, cfg))
                 print(f"[{task}] seed {seed} {m:8s} val {runs[m][-1]['val']:.4f} test {runs[m][-1]['test']:.4f}",
                       flush=True)
-        res = {"lr": cfg["lr"], "models": TASKS[task]["models"], "test_samples": len(data["y_test"]), "teacher_test": accuracy(teacher, data["x_test"], data["y_test"]),
+        res = {"lr": cfg["lr"], "models": TASKS[task]["models"], "test_samples": len(data["y_test"]),
+               "teacher_test": accuracy(teacher, data["x_test"], data["y_test"]),
                "student_params": TASKS[task]["student"]().count_params(),
                "teacher_params": teacher.count_params(), "methods": {}}
         for m in methods:
@@ -228,11 +221,14 @@ NAMES = {"scratch": "scratch", "logit": "logit KD", "feature": "feature KD"}
 def markdown(result):
     acc, tim = result["accuracy"], result["timing"]
     s = acc["settings"]
-    lines = [f"# Distillation benchmark\n",
-             f"Test accuracy (%), mean ± std over seeds {acc['seeds']}; {s['epochs']} epochs, Adam at the task's peak "
-             f"rate (the best for scratch on val), per-step cosine decay, batch {BATCH_SIZE}; KD: T={s['temperature']:g}, alpha={s['alpha']:g}, "
-             f"loss={s['loss']}, feature weight={s['feature_weight']:g}. Gain = paired difference to scratch "
-             "(same seed, same initial student weights).\n"]
+    lines = ["# Distillation benchmark\n"]
+    if result.get("quick"):
+        lines.append("**Smoke run (--quick): teachers and students barely trained; the numbers mean nothing.**\n")
+    lines.append(f"Test accuracy (%), mean ± std over seeds {acc['seeds']}; {s['epochs']} epochs, Adam at the task's "
+                 f"peak rate (the best for scratch on val), per-step cosine decay, batch {BATCH_SIZE}; KD: "
+                 f"T={s['temperature']:g}, alpha={s['alpha']:g}, loss={s['loss']}, "
+                 f"feature weight={s['feature_weight']:g} (package defaults, chosen on the validation split: "
+                 "distill.grid.md). Gain = paired difference to scratch (same seed, same initial student weights).\n")
     rows = []
     for task, res in acc["tasks"].items():
         for m, r in res["methods"].items():
@@ -240,17 +236,18 @@ def markdown(result):
                                               f"({r['wins']} wins, {r['ties']} ties of {r['test']['n']})")
             rows.append([task, f"{res['lr']:g}", NAMES[m], common.fmt_mean_std(r["test"], 100, 2), gain,
                          f"{res['teacher_test'] * 100:.2f}", f"{res['student_params']} / {res['teacher_params']}"])
-    lines.append(common.markdown_table(
-        ["task", "peak lr", "method", "test acc", "gain vs scratch (pt)", "teacher test acc", "params student / teacher"], rows))
-    lines += [f"\n- {task} models: {res['models']}." for task, res in acc["tasks"].items() if res.get("models")]
+    lines.append(common.markdown_table(["task", "peak lr", "method", "test acc", "gain vs scratch (pt)",
+                                        "teacher test acc", "params student / teacher"], rows))
+    bullets = [f"- {task} models: {res['models']}." for task, res in acc["tasks"].items() if res.get("models")]
     for task, res in acc["tasks"].items():
         for m, r in res["methods"].items():
             if m != "scratch":
                 g = r["gain_vs_scratch"]
                 verdict = "beats" if g["mean"] > 0 else "does NOT beat"
-                lines.append(f"\n- {task}: {NAMES[m]} {verdict} scratch on test: mean paired gain "
-                             f"{g['mean'] * 100:+.2f} pt (std {g['std'] * 100:.2f}, {r['wins']}/{g['n']} seeds won; "
-                             f"one test sample = {100 / res.get('test_samples', float('nan')):.2f} pt).")
+                bullets.append(f"- {task}: {NAMES[m]} {verdict} scratch on test: mean paired gain "
+                               f"{g['mean'] * 100:+.2f} pt (std {g['std'] * 100:.2f}, {r['wins']}/{g['n']} seeds won; "
+                               f"one test sample = {100 / res.get('test_samples', float('nan')):.2f} pt).")
+    lines += [""] + bullets
     lines += ["", f"Epoch time (ms, median of {tim['rounds']} interleaved rounds; digits, {tim['samples_per_epoch']} "
                   f"samples per epoch, batch {tim['batch_size']}). CPU = this process's CPU time (steady on a shared "
                   "machine); wall = elapsed time (includes waiting for a core while other jobs run).\n"]
@@ -260,7 +257,8 @@ def markdown(result):
         ms = {k: v["median"] * 1000 for k, v in t["seconds"].items()}
         rows += [[clock, "student alone (plain fit)", f"{ms['student']:.0f}", "", ""],
                  [clock, "teacher inference pass (predict)", f"{ms['teacher_pass']:.0f}", "", ""],
-                 [clock, "Distiller, no cache", f"{ms['distill_no_cache']:.0f}", f"{ms['student'] + ms['teacher_pass']:.0f}",
+                 [clock, "Distiller, no cache", f"{ms['distill_no_cache']:.0f}",
+                  f"{ms['student'] + ms['teacher_pass']:.0f}",
                   f"{t['ratio_no_cache_vs_limit']:.2f}x (target <= {tim['target']:.2f}x)"],
                  [clock, "Distiller, teacher cache", f"{ms['distill_cache']:.0f}", f"{ms['student']:.0f}",
                   f"{t['ratio_cache_vs_student']:.2f}x (target <= {tim['target']:.2f}x)"],
@@ -270,7 +268,7 @@ def markdown(result):
 
 
 def grid_markdown(grid):
-    lines = ["# Distillation grid (validation accuracy %, mean over seeds " f"{grid['seeds']}, {grid['epochs']} epochs)\n"]
+    lines = [f"# Distillation grid (validation accuracy %, mean over seeds {grid['seeds']}, {grid['epochs']} epochs)\n"]
     for task, res in grid["tasks"].items():
         lines.append(f"\n## {task} (teacher val {res['teacher_val'] * 100:.2f})\n")
         rows = [[r.get("student", ""), r["method"], f"{r['lr']:g}", r.get("temperature", ""), r.get("alpha", ""),

@@ -10,9 +10,8 @@ with the best mean gain over scratch on both tasks was kept.  Test accuracy over
 The learning rate mattered more than the loss: at a peak of 1e-3 the tiny students were still under-trained after
 30 epochs and distillation LOST to scratch (T 2, alpha 0.1: digits val 96.0% vs 96.7%, tabular 55.2% vs 55.8%); at
 the rate that is best for scratch it won.  That is the likely reason the naive design-note run (T 4, alpha 0.1,
-Adam 1e-3, 12 epochs) lost.  Tune the peak rate for the student alone, then distil
-at the same rate.  Val differences below ~1 pt on digits are within run-to-run noise (CPU training is not
-bit-reproducible; see the grid notes).
+Adam 1e-3, 12 epochs) lost.  Tune the peak rate for the student alone, then distil at the same rate.  Val
+differences below ~1 pt on digits are within run-to-run noise (see the grid notes).
 """
 
 # T 2 had the best mean val gain over scratch (with alpha 0.1, kl): digits +0.14 pt, tabular +3.00 pt (T 1: -0.14/+1.44, T 4: +0.69/-0.67).
