@@ -38,6 +38,7 @@ class Trainer:
         self.distill_options = dict(distill_options or {})
         self.verbose = verbose
         self.workdir = workdir
+        self.stage = "training"  # how errors name the training (the pipeline sets e.g. "stage 2 (prune)")
 
     @property
     def input_shape(self):
@@ -48,13 +49,19 @@ class Trainer:
         return num_classes_of(self.data["y_train"])
 
     def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True):
-        """Train ``model`` in place for ``epochs``; return the Keras history dict."""
+        """Train ``model`` in place for ``epochs``; return the Keras history dict.
+
+        Raises:
+            TrainingError: the loss became NaN or infinite (``tfcompress.guards.NanGuard``); the model then
+                holds the weights of its last good epoch.
+        """
         from tfcompress.distill.schedule import CosineDecay
+        from tfcompress.guards import with_nan_guard
 
         if epochs <= 0:
             return {}
         lr = self.learning_rate if learning_rate is None else learning_rate
-        callbacks = list(callbacks or []) + [CosineDecay()]
+        callbacks = with_nan_guard(list(callbacks or []) + [CosineDecay()], self.stage, lr)
         val = (self.data["x_val"], self.data["y_val"]) if validation else None
         if self.teacher is not None:
             from tfcompress.distill.distiller import Distiller

@@ -84,6 +84,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         trainer = Trainer(data, teacher=teacher if (has_student or stage.name == "search") else None,
                           batch_size=pipeline.batch_size, learning_rate=pipeline.learning_rate,
                           distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir)
+        trainer.stage = f"stage {i + 1} ({label})"
         os.makedirs(workdir, exist_ok=True)
         if stage.name == "export":
             stage.stage_configs = [stage_entry(s) for s in stages[:i]]
