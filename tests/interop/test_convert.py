@@ -156,7 +156,7 @@ def test_subclassed_model_and_non_model_are_refused():
 def test_output_mismatch_raises(monkeypatch):
     k3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)])
     k3.layers[0].set_weights([np.full((3, 2), 5.0, "float32"), np.ones(2, "float32")])  # not what init gives
-    monkeypatch.setattr(interop, "_copy_weights", lambda src, dst: None)  # simulate a wrong weight copy
+    monkeypatch.setattr(interop.convert, "_copy_weights", lambda src, dst: None)  # simulate a wrong weight copy
     with pytest.raises(ModelError, match="differs from the Keras 3 model"):
         interop.to_tf_keras(k3, sample_inputs=_x((3,)))
 
