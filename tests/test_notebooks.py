@@ -45,6 +45,16 @@ def test_every_notebook_is_covered():
     assert found == sorted(CASES)
 
 
+def test_committed_notebooks_are_small_and_quickstart_shows_results():
+    for name in CASES:
+        assert os.path.getsize(os.path.join(NOTEBOOKS, name)) < 1_000_000, f"{name} is over 1 MB"
+    nb = nbformat.read(os.path.join(NOTEBOOKS, "01_quickstart.ipynb"), as_version=4)
+    printed = "".join(_stdout(c) for c in nb.cells if c.cell_type == "code")
+    # GitHub shows the committed outputs: they must come from a normal (not quick) run that finished.
+    assert "quick mode: False" in printed
+    assert re.search(CASES["01_quickstart.ipynb"], printed)
+
+
 @pytest.mark.parametrize("name", list(_params()))
 def test_notebook_runs(name, tmp_path, monkeypatch):
     work = tmp_path / "notebooks"
