@@ -31,14 +31,25 @@ class Pipeline:
         learning_rate: peak learning rate of fine-tuning. Defaults to 1e-3.
         distill: default ``Distiller`` options of every stage that trains with the teacher. Defaults to None.
         latency_runs: timed interpreter runs per latency measurement (0 skips latency). Defaults to 200.
+        budget: dict with ``max_bytes``, ``max_params`` or ``max_latency_us``. Without ``stages`` the
+            default stages (``tfcompress.pipeline.defaults``) run under it; otherwise it is the budget of
+            every ``search`` stage that gives none. Defaults to None.
 
     Raises:
         ConfigError: an invalid stage, or a distill stage before any student exists.
     """
 
     def __init__(self, stages, teacher=None, student=None, data=None, output=None, seed=0, batch_size=64,
-                 learning_rate=1e-3, distill=None, latency_runs=200):
+                 learning_rate=1e-3, distill=None, latency_runs=200, budget=None):
+        if not stages and budget is not None:
+            from tfcompress.pipeline.defaults import default_stages
+
+            stages = default_stages(budget)
         self.stages = [_as_stage(s) for s in stages]
+        if budget is not None:
+            for stage in self.stages:
+                if stage.name == "search" and getattr(stage, "budget", None) is None:
+                    stage.budget = dict(budget)
         if not any(s.name == "export" for s in self.stages):
             self.stages.append(registry.stage_class("export")())
         self.teacher = teacher
@@ -50,6 +61,7 @@ class Pipeline:
         self.learning_rate = learning_rate
         self.distill = distill
         self.latency_runs = latency_runs
+        self.budget = budget
         has_student = student is not None
         for i, stage in enumerate(self.stages):
             if stage.name in DISTILL_STAGES and not has_student:
@@ -69,6 +81,8 @@ class Pipeline:
                       latency_runs=self.latency_runs)
         if self.distill:
             config["distill"] = dict(self.distill)
+        if self.budget is not None:
+            config["budget"] = dict(self.budget)
         config["stages"] = [stage_entry(s) for s in self.stages]
         return config
 

@@ -18,6 +18,11 @@ Example::
 
 Relative paths (``teacher``, ``data``, ``output``, ``student``) are relative
 to the folder of the recipe file.
+
+A recipe with ``budget: {max_bytes: N}`` (or ``max_params``, ``max_latency_us``) and no ``stages`` runs
+the default stages ``search → distill → qat → int8 export`` under that budget
+(``tfcompress.pipeline.defaults``); with ``stages``, the budget is the default of every ``search`` stage
+that gives none.
 """
 
 import difflib
@@ -31,7 +36,7 @@ from tfcompress.pipeline import registry
 
 #: Top-level keys of a recipe.
 TOP_LEVEL_KEYS = ("teacher", "data", "output", "student", "stages", "seed", "batch_size", "learning_rate",
-                  "distill", "latency_runs")
+                  "distill", "latency_runs", "budget")
 PATH_KEYS = ("teacher", "data", "output")
 STUDENT_FAMILIES = ("cnn", "mlp")
 DISTILL_STAGES = ("distill", "feature_distill")
@@ -134,7 +139,13 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
     if "distill" in recipe and recipe["distill"] is not None:
         _check_options(recipe["distill"], _distiller_options(), "distill", where, ("distill",))
 
+    if recipe.get("budget") is not None:
+        _check_budget(recipe["budget"], where)
     stages = recipe.get("stages")
+    if not stages and recipe.get("budget") is not None:
+        from tfcompress.pipeline.defaults import default_stages
+
+        stages = default_stages(recipe["budget"])
     if stages is None:
         stages = []
     if not isinstance(stages, list):
@@ -180,6 +191,18 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
             has_student = True
         out.append((name, stage, kwargs))
     return out
+
+
+def _check_budget(budget, where):
+    from tfcompress.search.budget import Budget
+
+    if not isinstance(budget, dict) or not budget:
+        raise ConfigError(f"{where('budget')}budget must be a mapping such as `{{max_bytes: 12000}}` (keys "
+                          f"max_bytes, max_params, max_latency_us); received {budget!r}.")
+    try:
+        Budget.coerce(budget)
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where('budget')}budget: {exc}") from None
 
 
 def _check_student(student, where):

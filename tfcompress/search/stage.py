@@ -1,5 +1,7 @@
 """The "search" stage: a recipe entry that replaces the model by the best searched student."""
 
+import copy
+
 from tfcompress.search.budget import Budget
 from tfcompress.search.search import search_student
 from tfcompress.stage import Stage, register_stage
@@ -22,6 +24,8 @@ class SearchStage(Stage):
         reward: None (val accuracy) or "mnas". Defaults to None.
         seed: Defaults to 0.
         directory: tuner folder (resumable); None for the trainer's workdir. Defaults to None.
+        learning_rate: peak learning rate of the trials and the final distillation; None for the
+            trainer's. Defaults to None.
 
     Example:
         >>> stage = SearchStage(family="mlp", max_trials=4, budget={"max_bytes": 20000})
@@ -32,7 +36,7 @@ class SearchStage(Stage):
     name = "search"
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
-                 reward=None, seed=0, directory=None):
+                 reward=None, seed=0, directory=None, learning_rate=None):
         Budget.coerce(budget)  # validate early
         self.family = family
         self.max_trials = max_trials
@@ -43,8 +47,12 @@ class SearchStage(Stage):
         self.reward = reward
         self.seed = seed
         self.directory = directory
+        self.learning_rate = learning_rate
 
     def apply(self, model, trainer):
+        if self.learning_rate is not None:
+            trainer = copy.copy(trainer)
+            trainer.learning_rate = self.learning_rate
         result = search_student(trainer, teacher=model, family=self.family, max_trials=self.max_trials,
                                 epochs=self.epochs, oracle=self.oracle, budget=self.budget,
                                 final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,

@@ -1,0 +1,38 @@
+"""The default stages of a recipe that gives a ``budget:`` and no ``stages:``.
+
+``search → distill → qat → int8 export``, each stage trained with the teacher. The values were chosen with
+``benchmarks/anchors.py`` (digits; results in ``benchmarks/results/anchors.md``): against TFMOT alone on the
+teacher, the keras.io distillation recipe and training from scratch at the same size.
+
+* search: the MnasNet reward with the byte budget as target (``accuracy * (bytes / budget) ** -0.07``)
+  prefers a student that uses the budget; longer trials than the search stage's own default rank better;
+* distill: a long final distillation at the rate that is best for small students trained alone
+  (``tfcompress.distill.defaults.LEARNING_RATE``, per-step cosine decay);
+* quantize: QAT fine-tuning at a tenth of that rate, still distilled from the teacher.
+"""
+
+from tfcompress.distill import defaults as distill_defaults
+
+#: Options of the default stages (the budget is filled in by ``default_stages``).
+SEARCH = {"family": "auto", "max_trials": 6, "epochs": 8, "reward": "mnas", "final_epochs": 0,
+          "learning_rate": distill_defaults.LEARNING_RATE}
+DISTILL = {"epochs": 80, "learning_rate": distill_defaults.LEARNING_RATE}
+QAT = {"method": "qat", "epochs": 5, "learning_rate": distill_defaults.LEARNING_RATE / 10}
+EXPORT = {"format": "int8"}
+
+
+def default_stages(budget):
+    """Recipe entries of the default pipeline under ``budget`` (dict with ``max_bytes``, ``max_params`` or
+    ``max_latency_us``).
+
+    Example:
+        >>> [next(iter(s)) for s in default_stages({"max_bytes": 12000})]
+        ['search', 'distill', 'quantize', 'export']
+    """
+    search = dict(SEARCH, budget=dict(budget))
+    if not (budget.get("max_bytes") or budget.get("max_latency_us")):
+        search["reward"] = None  # the MnasNet reward needs a byte or latency target
+    return [{"search": search}, {"distill": dict(DISTILL)}, {"quantize": dict(QAT)}, {"export": dict(EXPORT)}]
+
+
+__all__ = ["default_stages", "SEARCH", "DISTILL", "QAT", "EXPORT"]
