@@ -85,9 +85,10 @@ def load_npz(path):
 
 def save_npz(path, data):
     """Write a data set to ``path`` atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **data)
-    os.replace(tmp, path)
+    from tfcompress.fileio import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **data)
 
 
 def check_dataset(data, source="data", num_classes=None, input_shape=None):

@@ -1,55 +1,11 @@
 """File helpers shared by the exporters: atomic writes, reading TFLite bytes, loading Keras files."""
 
 import os
-import tempfile
 
 from tfcompress.errors import ConversionError, ModelError
+from tfcompress.fileio import atomic_write  # noqa: F401  (re-exported)
 
 TFLITE_IDENTIFIER = b"TFL3"
-
-
-def atomic_write(path, data):
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk (``fsync``), and the temporary file
-    then replaces ``path`` with ``os.replace``.  If anything fails on the way, the temporary file is removed and
-    ``path`` is left untouched.
-
-    Args:
-        path: target file path; its folder must exist.
-        data: ``bytes`` (a ``str`` is written as UTF-8).
-
-    Returns:
-        ``path``.
-    """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual mode instead
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def _file_mode(path):
-    """Mode for a new file at ``path``: the existing file's mode, else 0666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def read_tflite(tflite):

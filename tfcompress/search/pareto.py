@@ -1,7 +1,6 @@
 """Pareto front of accuracy against int8 size, the trials table and its plot."""
 
-import os
-import tempfile
+from tfcompress.fileio import atomic_path
 
 
 def pareto_front(rows, size_key="int8_bytes", score_key="val_accuracy"):
@@ -95,25 +94,9 @@ def plot_pareto(result, path, title="Student search: accuracy vs int8 size"):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
     return path
-
-
-def _default_mode():
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 __all__ = ["pareto_front", "trials_markdown", "plot_pareto"]

@@ -11,7 +11,6 @@ what to try and keeps the resumable state on disk.
 import json
 import math
 import os
-import tempfile
 import time
 import traceback
 
@@ -20,8 +19,8 @@ from keras_tuner.engine import base_tuner
 
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError
+from tfcompress.fileio import atomic_path, atomic_write
 from tfcompress.search.measure import measure_candidate
-from tfcompress.search.pareto import _default_mode
 from tfcompress.search.spaces import check_student
 
 OBJECTIVE = "score"
@@ -204,9 +203,8 @@ class StudentTuner(base_tuner.BaseTuner):
 
     def _save_weights(self, model, trial_id):
         folder = self.get_trial_dir(trial_id)
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{WEIGHTS_FILE}")
-        model.save_weights(tmp)
-        os.replace(tmp, os.path.join(folder, WEIGHTS_FILE))
+        with atomic_path(os.path.join(folder, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
+            model.save_weights(tmp)
 
     def _write_record(self, trial_id, record):
         write_json_atomic(os.path.join(self.get_trial_dir(trial_id), CANDIDATE_FILE), record)
@@ -239,19 +237,8 @@ def _trial_number(trial_id):
 
 
 def write_json_atomic(path, obj):
-    """Write ``obj`` as JSON to ``path`` via a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_jsonable)
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    atomic_write(path, json.dumps(obj, indent=2, default=_jsonable))
 
 
 def _jsonable(value):
