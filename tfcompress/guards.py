@@ -97,3 +97,60 @@ def with_nan_guard(callbacks, stage="training", learning_rate=None):
 
 
 __all__ = ["NanGuard", "with_nan_guard"]
+
+
+def check_teacher(model, what="teacher"):
+    """Pre-flight check that a model outputs class scores: one tensor of shape ``[batch, C]`` with ``C >= 2``.
+
+    Args:
+        model: a ``tf_keras`` model.
+        what: how to name the model in messages. Defaults to "teacher".
+
+    Raises:
+        ModelError: several outputs, outputs that are not 2-D, or a single output unit (a regression head).
+    """
+    from tfcompress.errors import ModelError
+
+    shape = model.output_shape
+    if isinstance(shape, list) or (isinstance(shape, tuple) and shape and isinstance(shape[0], tuple)):
+        raise ModelError(f"the {what} has {len(shape)} outputs {list(shape)}; tfcompress needs one output of class "
+                         "scores [batch, classes]. Fix: save a model with only the classification head.")
+    if isinstance(shape, dict):
+        raise ModelError(f"the {what} has named outputs {sorted(shape)}; tfcompress needs one output of class "
+                         "scores [batch, classes]. Fix: save a model with only the classification head.")
+    if len(shape) != 2:
+        raise ModelError(f"the {what}'s output has shape {tuple(shape)}, not class scores [batch, classes]. Fix: "
+                         "end the model with pooling/flatten and a Dense(classes) layer.")
+    if shape[-1] is None or int(shape[-1]) < 2:
+        raise ModelError(f"the {what} outputs {shape[-1]} value(s) per sample, not class scores (need >= 2 "
+                         "classes); is it a regression model? tfcompress compresses classifiers.")
+
+
+def check_output_dir(path):
+    """Pre-flight check that ``path`` can be created (if missing) and written; create it.
+
+    Raises:
+        ConfigError: a file is in the way, or the folder cannot be created or written.
+    """
+    import os
+    import tempfile
+
+    from tfcompress.errors import ConfigError
+
+    path = os.fspath(path)
+    parent = path
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise ConfigError(f"output folder {path!r} cannot be created: {parent!r} is a file. Fix: choose another "
+                          "`output:` folder.")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"output folder {path!r} is not writable ({exc.strerror or exc}). Fix: choose another "
+                          "`output:` folder or fix its permissions.") from None
+
+
+__all__ += ["check_teacher", "check_output_dir"]

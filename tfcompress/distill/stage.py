@@ -6,7 +6,10 @@ from tfcompress._keras import keras
 from tfcompress.distill import defaults
 from tfcompress.distill.distiller import Distiller
 from tfcompress.distill.feature import FeatureDistiller
+from tfcompress.distill.losses import _LOSSES
+from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
+from tfcompress.guards import with_nan_guard
 from tfcompress.stage import Stage, register_stage
 
 
@@ -27,6 +30,17 @@ def _penultimate_layer(model):
     return model.layers[-2].name
 
 
+def _check_number(name, value, low=None, high=None, strict=False, integer=False):
+    """Raise ConfigError unless ``value`` is a number (an integer if ``integer``) within the bounds."""
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    ok = ok and (low is None or (value > low if strict else value >= low)) and (high is None or value <= high)
+    if not ok:
+        bounds = ([f"> {low}" if strict else f">= {low}"] if low is not None else []) + \
+            ([f"<= {high}"] if high is not None else [])
+        raise ConfigError(f"distill: {name} must be {kind} {' and '.join(bounds)}, received {value!r}.")
+
+
 @register_stage
 class Distill(Stage):
     """Distil the current student from the teacher (logit KD).
@@ -44,8 +58,15 @@ class Distill(Stage):
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
                  learning_rate=None, batch_size=None):
-        if epochs < 0:
-            raise ConfigError(f"distill: epochs must be >= 0, received {epochs!r}.")
+        _check_number("epochs", epochs, low=0, integer=True)
+        _check_number("temperature", temperature, low=0, strict=True)
+        _check_number("alpha", alpha, low=0, high=1)
+        if learning_rate is not None:
+            _check_number("learning_rate", learning_rate, low=0, strict=True)
+        if batch_size is not None:
+            _check_number("batch_size", batch_size, low=1, integer=True)
+        if isinstance(loss, str) and loss not in _LOSSES:
+            raise ConfigError(f"distill: loss must be one of {', '.join(sorted(_LOSSES))}, received {loss!r}.")
         self.epochs = epochs
         self.temperature = temperature
         self.alpha = alpha
@@ -65,7 +86,8 @@ class Distill(Stage):
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
         data = trainer.data
         distiller.fit(data["x_train"], data["y_train"], batch_size=self.batch_size or trainer.batch_size,
-                      epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]), verbose=trainer.verbose)
+                      epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]), verbose=trainer.verbose,
+                      callbacks=with_nan_guard([CosineDecay()], getattr(trainer, "stage", self.name), lr))
         self._report = {"epochs": self.epochs, "val_accuracy_before": before,
                         "val_accuracy_after": trainer.evaluate(model), "seconds": round(time.time() - start, 1)}
         return model

@@ -23,13 +23,16 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     from tfcompress.pipeline.report import write_report
     from tfcompress.train import Trainer
 
+    from tfcompress.guards import check_output_dir, check_teacher
+
     run_start = time.perf_counter()
-    os.makedirs(output_dir, exist_ok=True)
+    check_output_dir(output_dir)
     data = load_npz(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else data
     check_dataset(data)
     teacher = _load(pipeline.teacher, "teacher", unsafe_load)
     if teacher is None:
         raise ConfigError("the pipeline has no teacher: give a trained tf_keras model or the path of a saved one.")
+    check_teacher(teacher)
     check_dataset(data, source="data", input_shape=tuple(teacher.input_shape[1:]),
                   num_classes=int(teacher.output_shape[-1]))
     runs = pipeline.latency_runs
