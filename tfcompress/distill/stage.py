@@ -2,6 +2,8 @@
 
 import time
 
+import numpy as np
+
 from tfcompress._keras import keras
 from tfcompress.distill import defaults
 from tfcompress.distill.distiller import Distiller
@@ -41,6 +43,33 @@ def _check_number(name, value, low=None, high=None, strict=False, integer=False)
         raise ConfigError(f"distill: {name} must be {kind} {' and '.join(bounds)}, received {value!r}.")
 
 
+AUGMENTS = (None, "shift", "auto")
+
+
+def shifted_batches(x, y, batch_size, seed=None):
+    """A ``tf.data`` pipeline of shuffled batches whose images are shifted at random (zero fill).
+
+    Each image moves by up to ``max(1, size // 8)`` pixels along each axis (pad, then random crop).
+
+    Raises:
+        ConfigError: the inputs are not images ``(n, height, width, channels)``.
+    """
+    from tfcompress._keras import tf
+
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ConfigError(f"distill augment 'shift' needs image inputs (n, height, width, channels), received "
+                          f"shape {x.shape}. Fix: use augment: null for vector inputs.")
+    ph, pw = max(1, x.shape[1] // 8), max(1, x.shape[2] // 8)
+
+    def shift(image, label):
+        padded = tf.pad(image, [[ph, ph], [pw, pw], [0, 0]])
+        return tf.image.random_crop(padded, tf.shape(image)), label
+
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y))).shuffle(len(x), seed=seed)
+    return ds.map(shift, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
+
+
 @register_stage
 class Distill(Stage):
     """Distil the current student from the teacher (logit KD).
@@ -52,12 +81,20 @@ class Distill(Stage):
         loss: ``"kl"``, ``"standardized_kl"`` or ``"dkd"``. Defaults to the Distiller default.
         learning_rate: peak learning rate (cosine decay). Defaults to the trainer's.
         batch_size: Defaults to the trainer's.
+        augment: None, or ``"shift"``: each image shifted at random by up to an eighth of its size (at least
+            one pixel, zero fill), the same input given to teacher and student (teacher outputs are then
+            computed per batch, not cached). Images only (rank-3 inputs). ``"auto"``: ``"shift"`` for image
+            inputs, None otherwise. Defaults to None.
     """
 
     name = "distill"
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
-                 learning_rate=None, batch_size=None):
+                 learning_rate=None, batch_size=None, augment=None):
+        if augment not in AUGMENTS:
+            raise ConfigError(f"distill: augment must be one of {', '.join(map(repr, AUGMENTS))}, received "
+                              f"{augment!r}.")
+        self.augment = augment
         _check_number("epochs", epochs, low=0, integer=True)
         _check_number("temperature", temperature, low=0, strict=True)
         _check_number("alpha", alpha, low=0, high=1)
@@ -85,10 +122,18 @@ class Distill(Stage):
         lr = self.learning_rate or trainer.learning_rate
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
         data = trainer.data
-        distiller.fit(data["x_train"], data["y_train"], batch_size=self.batch_size or trainer.batch_size,
-                      epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]), verbose=trainer.verbose,
-                      callbacks=with_nan_guard([CosineDecay()], getattr(trainer, "stage", self.name), lr))
-        self._report = {"epochs": self.epochs, "val_accuracy_before": before,
+        batch_size = self.batch_size or trainer.batch_size
+        augment = self.augment
+        if augment == "auto":
+            augment = "shift" if np.ndim(data["x_train"]) == 4 else None
+        if augment is None:
+            x, y, fit_batch = data["x_train"], data["y_train"], batch_size
+        else:
+            x, y, fit_batch = shifted_batches(data["x_train"], data["y_train"], batch_size), None, None
+        callbacks = with_nan_guard([CosineDecay()], getattr(trainer, "stage", self.name), lr)
+        distiller.fit(x, y, batch_size=fit_batch, epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]),
+                      verbose=trainer.verbose, callbacks=callbacks)
+        self._report = {"epochs": self.epochs, "augment": augment, "val_accuracy_before": before,
                         "val_accuracy_after": trainer.evaluate(model), "seconds": round(time.time() - start, 1)}
         return model
 
@@ -107,9 +152,9 @@ class FeatureDistill(Distill):
     name = "feature_distill"
 
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=1.0, temperature=defaults.TEMPERATURE,
-                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None):
+                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
-                         learning_rate=learning_rate, batch_size=batch_size)
+                         learning_rate=learning_rate, batch_size=batch_size, augment=augment)
         self.layer_pairs = layer_pairs
         self.feature_weight = feature_weight
 

@@ -2,9 +2,31 @@
 
 import copy
 
+from tfcompress.errors import ConfigError
 from tfcompress.search.budget import Budget
 from tfcompress.search.search import search_student
 from tfcompress.stage import Stage, register_stage
+
+
+class FillBudget(Budget):
+    """A byte budget that also rejects candidates too small to use it (int8 bytes < ``min_fill * max_bytes``).
+
+    The lower bound applies to a fully measured candidate (with its latency, as every search trial is
+    measured); the reachability check before a search measures without latency, so it sees only the
+    upper bounds and still finds the smallest candidate acceptable.
+    """
+
+    def __init__(self, min_fill=0.5, **bounds):
+        super().__init__(**bounds)
+        self.min_fill = float(min_fill)
+
+    def violations(self, measured):
+        out = super().violations(measured)
+        size = measured.get("int8_bytes")
+        if not out and "latency_us" in measured and size is not None and size < self.min_fill * self.max_bytes:
+            out.append(f"int8_bytes {size} < min_fill {self.min_fill:g} x max_bytes {self.max_bytes} "
+                       "(leaves the budget unused)")
+        return out
 
 
 @register_stage
@@ -26,6 +48,9 @@ class SearchStage(Stage):
         directory: tuner folder (resumable); None for the trainer's workdir. Defaults to None.
         learning_rate: peak learning rate of the trials and the final distillation; None for the
             trainer's. Defaults to None.
+        min_fill: with a ``max_bytes`` budget, skip (without training, like an over-budget candidate) the
+            candidates whose int8 file is smaller than ``min_fill * max_bytes``: they leave the budget unused
+            and short trials rank them poorly. None keeps every candidate. Defaults to None.
 
     Example:
         >>> stage = SearchStage(family="mlp", max_trials=4, budget={"max_bytes": 20000})
@@ -36,8 +61,11 @@ class SearchStage(Stage):
     name = "search"
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
-                 reward=None, seed=0, directory=None, learning_rate=None):
+                 reward=None, seed=0, directory=None, learning_rate=None, min_fill=None):
         Budget.coerce(budget)  # validate early
+        if min_fill is not None and not (isinstance(min_fill, (int, float)) and not isinstance(min_fill, bool)
+                                         and 0 < min_fill < 1):
+            raise ConfigError(f"search: min_fill must be a number in (0, 1) or None, received {min_fill!r}.")
         self.family = family
         self.max_trials = max_trials
         self.epochs = epochs
@@ -48,13 +76,17 @@ class SearchStage(Stage):
         self.seed = seed
         self.directory = directory
         self.learning_rate = learning_rate
+        self.min_fill = min_fill
 
     def apply(self, model, trainer):
         if self.learning_rate is not None:
             trainer = copy.copy(trainer)
             trainer.learning_rate = self.learning_rate
+        budget = Budget.coerce(self.budget)
+        if self.min_fill is not None and budget.max_bytes:
+            budget = FillBudget(min_fill=self.min_fill, **budget.get_config())
         result = search_student(trainer, teacher=model, family=self.family, max_trials=self.max_trials,
-                                epochs=self.epochs, oracle=self.oracle, budget=self.budget,
+                                epochs=self.epochs, oracle=self.oracle, budget=budget,
                                 final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,
                                 directory=self.directory)
         self.result = result
@@ -63,4 +95,4 @@ class SearchStage(Stage):
         return result.best_model
 
 
-__all__ = ["SearchStage"]
+__all__ = ["SearchStage", "FillBudget"]

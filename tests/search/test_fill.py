@@ -1,0 +1,29 @@
+"""``SearchStage(min_fill=...)``: candidates that would leave most of a byte budget unused are skipped."""
+
+import pytest
+
+from tfcompress.errors import ConfigError
+from tfcompress.search.stage import FillBudget, SearchStage
+
+
+def test_fill_budget_rejects_small_fully_measured_candidates():
+    budget = FillBudget(min_fill=0.5, max_bytes=10000)
+    assert budget.violations({"params": 10, "int8_bytes": 3000}) == []  # reachability check: no latency
+    small = budget.violations({"params": 10, "int8_bytes": 3000, "latency_us": 5.0})
+    assert len(small) == 1 and "leaves the budget unused" in small[0]
+    assert budget.violations({"int8_bytes": 6000, "latency_us": 5.0}) == []
+    assert budget.violations({"int8_bytes": 12000, "latency_us": 5.0}) == ["int8_bytes 12000 > max_bytes 10000"]
+    assert budget.get_config()["max_bytes"] == 10000
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, "half", True])
+def test_min_fill_must_be_a_share(bad):
+    with pytest.raises(ConfigError, match="min_fill"):
+        SearchStage(budget={"max_bytes": 1000}, min_fill=bad)
+
+
+def test_min_fill_round_trips():
+    stage = SearchStage(budget={"max_bytes": 1000}, min_fill=0.6, learning_rate=0.01)
+    again = SearchStage.from_config(stage.get_config())
+    assert again.get_config() == stage.get_config()
+    assert again.min_fill == 0.6 and again.learning_rate == 0.01
