@@ -169,7 +169,8 @@ def render(result):
                  "here (the DAFL and DeepInversion papers spend far more generator steps on them), and a teacher "
                  "without BatchNorm loses the strongest signal. Seconds in the JSON "
                  "are wall-clock on 2 cores shared with other jobs.\n")
-    text += f"\nCommand: `python benchmarks/data_free.py{' --quick' if settings.get('quick') else ''}`.\n"
+    flags = " --quick" if settings.get("quick") else (f" --seeds {settings['seeds']}" if settings["seeds"] != 2 else "")
+    text += f"\nCommand: `python benchmarks/data_free.py{flags}`.\n"
     return text
 
 
