@@ -120,12 +120,15 @@ def check_arrays(x, y, name="data", num_classes=None, input_shape=None):
     """Check one split's inputs ``x`` and labels ``y``; see ``check_dataset``."""
     x = np.asarray(x)
     y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"{name}: inputs and labels must be arrays of samples ([n, ...] and [n]); received shapes "
+                         f"{x.shape} and {y.shape}.")
     if x.shape[0] == 0:
         raise DataError(f"{name} is empty (0 samples). Give at least one sample per split.")
     if x.shape[0] != y.shape[0]:
         raise ShapeError(f"{name}: {x.shape[0]} inputs but {y.shape[0]} labels; they must have the same length.")
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{name}: inputs must be numeric, received dtype {x.dtype}.")
+    if not _real(x.dtype):
+        raise DataError(f"{name}: inputs must be real numbers (integer or float), received dtype {x.dtype}.")
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise DataError(f"{name}: inputs hold {bad} NaN or infinite values; clean or impute them first.")
@@ -138,7 +141,10 @@ def check_arrays(x, y, name="data", num_classes=None, input_shape=None):
 def check_labels(y, name="labels", num_classes=None):
     """Labels must be class ids (``[n]`` or ``[n, 1]`` integers) or one-hot rows (``[n, C]``)."""
     y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.number):
+    if y.ndim == 0 or y.shape[0] == 0:
+        raise ShapeError(f"{name}: labels must be an array of [n] class ids or [n, C] one-hot rows with n >= 1; "
+                         f"received shape {y.shape}.")
+    if not _real(y.dtype):
         raise DataError(f"{name}: labels must be numeric class ids, received dtype {y.dtype}.")
     if not np.all(np.isfinite(y)):
         raise DataError(f"{name}: labels hold NaN or infinite values.")
@@ -161,6 +167,11 @@ def check_labels(y, name="labels", num_classes=None):
     if num_classes is not None and y.max() >= num_classes:
         raise DataError(f"{name}: label {int(y.max())} is out of range for a model with {num_classes} classes "
                         f"(ids must be 0..{num_classes - 1}).")
+
+
+def _real(dtype):
+    """Integer or floating dtypes (not bool, complex, text, dates or objects)."""
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
 def num_classes_of(y):

@@ -45,3 +45,62 @@ def start_cli(args, cwd, **kwargs):
 def own_lines(stderr):
     """The stderr lines written by tfcompress (TensorFlow's native log lines removed)."""
     return [line for line in stderr.splitlines() if line.strip() and not _NATIVE_LOG.match(line)]
+
+
+def run_until(args, cwd, kill_when=None, timeout=600, script=None):
+    """Run the CLI (or ``script`` with ``args``) and SIGKILL it on the first stdout line where ``kill_when(line)``.
+
+    Returns:
+        ``(returncode, stdout_lines, killed)``; stderr goes to ``cwd/stderr_<n>.txt``.
+    """
+    import signal
+    import time
+
+    command = [sys.executable, script, *args] if script else [sys.executable, "-m", "tfcompress.cli", *args]
+    n = len([f for f in os.listdir(cwd) if f.startswith("stderr_")])
+    with open(os.path.join(cwd, f"stderr_{n}.txt"), "w") as err:
+        proc = subprocess.Popen(command, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=err, text=True)
+        lines, killed, deadline = [], False, time.monotonic() + timeout
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if kill_when is not None and kill_when(line):
+                os.kill(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                break
+        proc.stdout.close()
+        proc.wait(timeout=60)
+    return proc.returncode, lines, killed
+
+
+def final_like_files(folder):
+    """Files under ``folder`` named like a final output (not a ``.name.xxx.tmp`` temporary), relative paths."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(root, name), folder))
+    return sorted(found)
+
+
+def stale_tmp_files(folder):
+    return sorted(os.path.relpath(os.path.join(r, n), folder) for r, _, names in os.walk(folder) for n in names
+                  if re.fullmatch(r"\..+\.tmp(\.\w+)?", n))
+
+
+def check_tflite(path, x):
+    """Load ``path`` in the LiteRT interpreter and run one sample; return the output."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    sample = x[:1]
+    if inp["dtype"] != np.float32:
+        scale, zero = inp["quantization"]
+        sample = np.clip(np.round(sample / scale + zero), -128, 127).astype(inp["dtype"])
+    interpreter.set_tensor(inp["index"], sample)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])

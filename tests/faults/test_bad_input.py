@@ -71,7 +71,7 @@ CASES = {
     "input-rank-mismatch": (lambda t: _npz(t, **{k: (lambda d, k=k: d[k].reshape(len(d[k]), -1)) for k in
                                                   ("x_train", "x_val", "x_test")}),
                             ["shape (36,)", "expects (6, 6, 1)"]),
-    "input-dtype-text": (lambda t: _npz(t, x_train=lambda d: d["x_train"].astype(str)), ["must be numeric", "<U"]),
+    "input-dtype-text": (lambda t: _npz(t, x_train=lambda d: d["x_train"].astype(str)), ["must be real numbers", "<U"]),
     "lengths-differ": (lambda t: _npz(t, y_train=lambda d: d["y_train"][:-3]), ["inputs but", "labels"]),
     "labels-out-of-range": (lambda t: _npz(t, y_val=lambda d: d["y_val"] + 4), ["out of range", "4 classes"]),
     "labels-negative": (lambda t: _npz(t, y_train=lambda d: d["y_train"] - 1), ["negative class id"]),
@@ -179,13 +179,16 @@ def test_unsafe_load_accepts_a_trusted_lambda_teacher(files, tmp_path, capsys):
     assert status == 2 and "out of range" in err and "Lambda" not in err
 
 
-SUBPROCESS_CASES = ("data-missing", "recipe-unknown-stage", "teacher-regression-head", "output-under-a-file")
+SUBPROCESS_CASES = ("recipe-unknown-stage", "teacher-regression-head", "data-missing", "output-under-a-file",
+                    "inputs-nan", "debug")
 
 
-def test_real_subprocesses(files, tmp_path):
+@pytest.mark.parametrize("cases", [SUBPROCESS_CASES[:2],
+                                   pytest.param(SUBPROCESS_CASES[2:], marks=pytest.mark.slow)], ids=["fast", "more"])
+def test_real_subprocesses(cases, files, tmp_path):
     """The same answers from real ``python -m tfcompress.cli`` processes (run side by side), and --debug."""
     procs = {}
-    for case in SUBPROCESS_CASES + ("debug",):
+    for case in cases:
         folder = tmp_path / case
         folder.mkdir()
         options = {"teacher": str(files / "teacher.keras"), "data": str(files / "data.npz"),

@@ -27,6 +27,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
 
     run_start = time.perf_counter()
     check_output_dir(output_dir)
+    _remove_stale_tmp(output_dir)
     data = load_npz(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else data
     check_dataset(data)
     teacher = _load(pipeline.teacher, "teacher", unsafe_load)
@@ -124,6 +125,17 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         f"speed-up {_ratio(summary.get('speedup_ratio'))}, accuracy drop "
         f"{_pp(summary.get('accuracy_drop'))}; wrote {os.path.join(output_dir, 'report.md')}")
     return report
+
+
+def _remove_stale_tmp(output_dir):
+    """Delete temporary files (``.<name>.<random>.tmp*``) that a killed run left beside its outputs."""
+    folders = [output_dir, os.path.join(output_dir, "state")]
+    folders += [os.path.join(output_dir, n) for n in os.listdir(output_dir) if re.fullmatch(r"stage_\d+_[\w-]+", n)]
+    for folder in folders:
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            path = os.path.join(folder, name)
+            if re.fullmatch(r"\..+\.tmp(\.\w+)?", name) and os.path.isfile(path):
+                os.remove(path)
 
 
 def _clear_stage_folders(output_dir):
