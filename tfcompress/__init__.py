@@ -20,6 +20,8 @@ _LAZY = {
     # distillation
     "Distiller": "tfcompress.distill",
     "FeatureDistiller": "tfcompress.distill",
+    "DataFreeDistiller": "tfcompress.distill",
+    "build_generator": "tfcompress.distill",
     "KLDivergence": "tfcompress.distill",
     "StandardizedKL": "tfcompress.distill",
     "DecoupledKD": "tfcompress.distill",

@@ -113,3 +113,12 @@ def test_every_registered_stage_round_trips_through_a_yaml_recipe():
         rebuilt = Pipeline.from_config(recipe).stages[0]
         assert type(rebuilt) is cls, (name, method)
         assert _plain(stage_entry(rebuilt)) == _plain(entry), (name, method)
+
+
+def test_data_free_flag_selects_the_data_free_distill_stage():
+    from tfcompress.distill import DataFreeDistill, Distill
+    from tfcompress.pipeline.pipeline import _as_stage
+
+    assert isinstance(_as_stage({"distill": {"data_free": True, "epochs": 1}}), DataFreeDistill)
+    assert isinstance(_as_stage({"distill": {"data_free": False}}), Distill)
+    assert type(_as_stage({"distill": {}})) is Distill

@@ -136,10 +136,10 @@ def _as_stage(entry):
         return entry
     if isinstance(entry, dict) and len(entry) == 1:
         (key, options), = entry.items()
-        options = dict(options or {})
         name = registry.canonical_name(str(key))
         if name is None:
             validate_recipe({"stages": [entry]}, require_paths=False)  # raises with a spelling hint
+        options = registry.normalize_options(name, options or {})
         cls = registry.stage_class(name, options.get("method"))
         if "method" not in _params(cls):
             options.pop("method", None)

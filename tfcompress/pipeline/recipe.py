@@ -169,7 +169,7 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
             names = registry.stage_names()
             raise ConfigError(f"{where('stages', i, key)}unknown stage {key!r}{_hint(key, names)}; "
                               f"valid stages: {', '.join(names)}.")
-        options = dict(options)
+        options = registry.normalize_options(name, options)
         method = options.get("method")
         methods = registry.stage_methods(name)
         if method is not None and method not in methods:

@@ -57,10 +57,25 @@ def canonical_name(key):
     return None
 
 
+#: Boolean recipe options that select a method: ``distill: {data_free: true}`` is ``distill: {method: data_free}``.
+METHOD_FLAGS = {("distill", "data_free"): "data_free"}
+
+
+def normalize_options(name, options):
+    """Options of a recipe entry with method flags (see ``METHOD_FLAGS``) turned into ``method``."""
+    options = dict(options)
+    for (key, flag), method in METHOD_FLAGS.items():
+        if key == name and flag in options:
+            if options.pop(flag) is True:
+                options.setdefault("method", method)
+    return options
+
+
 def stage_class(key, method=None):
     """The stage class for a recipe key and optional method (see ``tfcompress.stage.get_stage_class``)."""
     load_stages()
     return get_stage_class(canonical_name(key) or key, method)
 
 
-__all__ = ["STAGE_MODULES", "load_stages", "stage_names", "stage_methods", "canonical_name", "stage_class"]
+__all__ = ["STAGE_MODULES", "load_stages", "stage_names", "stage_methods", "canonical_name", "stage_class",
+           "normalize_options", "METHOD_FLAGS"]
