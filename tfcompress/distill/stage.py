@@ -151,7 +151,8 @@ class FeatureDistill(Distill):
 
     name = "feature_distill"
 
-    def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT, temperature=defaults.TEMPERATURE,
+    def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
+                 temperature=defaults.TEMPERATURE,
                  alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
                          learning_rate=learning_rate, batch_size=batch_size, augment=augment)
