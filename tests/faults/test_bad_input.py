@@ -209,3 +209,35 @@ def test_real_subprocesses(cases, files, tmp_path):
         for word in CASES[case][1]:
             assert word in lines[0], (case, word, lines)
         assert _no_work_started(output)
+
+
+@pytest.fixture(scope="module")
+def tflite_bytes():
+    from tfcompress._keras import tf
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(3)(inp))
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+TFLITE_CASES = {
+    "tflite-zeros": (lambda b: bytes(100), ["is not a TFLite model", "TFL3"]),
+    "tflite-truncated": (lambda b: b[:len(b) // 3], ["cannot load this TFLite model"]),
+    "tflite-is-a-keras-zip": (lambda b: b"PK\x03\x04" + bytes(200), ["is not a TFLite model"]),
+    "tflite-empty": (lambda b: b"", ["is not a TFLite model"]),
+}
+
+
+@pytest.mark.parametrize("command", ["inspect", "evaluate"])
+@pytest.mark.parametrize("case", sorted(TFLITE_CASES))
+def test_corrupt_or_foreign_tflite(case, command, tflite_bytes, files, tmp_path, capsys):
+    make, words = TFLITE_CASES[case]
+    path = tmp_path / "model.tflite"
+    path.write_bytes(make(tflite_bytes))
+    args = [command, str(path)] + ([str(files / "data.npz"), "--runs", "0"] if command == "evaluate" else [])
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)

@@ -64,3 +64,20 @@ def test_finite_training_is_untouched():
     model = build_mlp((6,), 2, units=(8,))
     history = Trainer(_data(), batch_size=16, learning_rate=1e-2).fit(model, epochs=2)
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
+
+
+def test_pipeline_stops_on_nan_and_exports_nothing(files, tmp_path, capsys):
+    """A recipe whose learning rate makes the loss explode ends with one error line and no model file."""
+    from fault_helpers import write_recipe
+
+    from tfcompress.cli import main
+
+    recipe = write_recipe(tmp_path, str(files / "teacher.keras"), str(files / "data.npz"),
+                          stages="  - distill: {epochs: 3, learning_rate: 1.0e+30}\n  - export: {}\n")
+    assert main(["run", recipe, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: stage 1 (distill): the training loss became") and err.count("\n") == 1, err
+    assert "Lower the learning rate (now 1e+30)" in err
+    out = tmp_path / "out"
+    assert not (out / "model.tflite").exists() and not (out / "stage_2_export").exists()
+    assert not (out / "state" / "stage_1.keras").exists()  # the diverged model is not saved as finished
