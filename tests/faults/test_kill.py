@@ -80,7 +80,7 @@ def test_kill_during_distill_prune_and_export_then_resume(files, tmp_path):
 
     # 4. the same command again finishes, redoing only the export
     code, lines, killed = run_until(args, tmp_path)
-    assert code == 0, (out / "stderr_3.txt").read_text()[-2000:]
+    assert code == 0, (tmp_path / "stderr_3.txt").read_text()[-2000:] + "\n".join(lines[-10:])
     skipped = [line for line in lines if "finished in an earlier run, skipped" in line]
     assert len(skipped) == 2 and not any("Epoch " in line for line in lines), lines
     report = json.loads((out / "report.json").read_text())
@@ -104,7 +104,7 @@ def test_kill_during_search_keeps_finished_trials(files, tmp_path):
     assert not (out / "model.tflite").exists()
 
     code, lines, killed = run_until(["run", recipe], tmp_path)
-    assert code == 0, (out / "stderr_1.txt").read_text()[-2000:]
+    assert code == 0, (tmp_path / "stderr_1.txt").read_text()[-2000:] + "\n".join(lines[-10:])
     report = json.loads((out / "report.json").read_text())
     search = report["stages"][0]["report"]
     redone = set(search["new_trial_ids"]) & set(finished)

@@ -65,6 +65,19 @@ class _RejectionsAreFree:
     search stops once ``trained_trials`` trials that were not rejected have been started.
     """
 
+    def reload(self):
+        """Reload, but do not run again trials that had finished when the process was killed.
+
+        KerasTuner 1.4.8's ``end_trial`` writes ``trial.json`` and ``oracle.json`` before it removes the trial from
+        ``ongoing_trials``, so a kill after a trial ended leaves it "ongoing" in ``oracle.json`` and ``reload``
+        queues it for a retry: a finished trial would be trained again.  ``trial.json`` is written first, so
+        its status is the truth.
+        """
+        super().reload()
+        ended = (keras_tuner.engine.trial.TrialStatus.COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
+        self._retry_queue = [t for t in self._retry_queue
+                             if t not in self.trials or self.trials[t].status not in ended]
+
     def populate_space(self, trial_id):
         placed = sum(not is_rejected(self._project_dir, t) for t in self.trials.values())
         if placed >= self.trained_trials:
