@@ -1,25 +1,9 @@
 """Shared fixtures: sklearn digits, one tiny CNN trained once per session, and its int8 conversion."""
 
-import random
 
-import numpy as np
 import pytest
 
 from tfcompress._keras import keras, tf
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    random.seed(0)
-    np.random.seed(0)
-    tf.random.set_seed(0)
-
-
-@pytest.fixture(scope="session")
-def digits():
-    from tfcompress.data import load_digits_data
-
-    return load_digits_data()
 
 
 @pytest.fixture(scope="session")

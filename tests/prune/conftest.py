@@ -3,16 +3,8 @@
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras, tf
 from tfcompress.models import build_cnn
 from tfcompress.train import Trainer
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    np.random.seed(0)
-    tf.random.set_seed(0)
-    keras.utils.set_random_seed(0)
 
 
 def _data(n_train=256, n_val=64, shape=(8, 8, 1), classes=4, seed=0):
