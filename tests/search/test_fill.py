@@ -14,6 +14,7 @@ def test_fill_budget_rejects_small_fully_measured_candidates():
     assert budget.violations({"int8_bytes": 6000, "latency_us": 5.0}) == []
     assert budget.violations({"int8_bytes": 12000, "latency_us": 5.0}) == ["int8_bytes 12000 > max_bytes 10000"]
     assert budget.get_config()["max_bytes"] == 10000
+    assert "at least a byte per weight" in budget.violations({"params": 20000})[0]  # before any conversion
 
 
 @pytest.mark.parametrize("bad", [0, 1, 1.5, "half", True])

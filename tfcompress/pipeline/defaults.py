@@ -4,19 +4,22 @@
 ``benchmarks/anchors.py`` (digits; results in ``benchmarks/results/anchors.md``): against TFMOT alone on the
 teacher, the keras.io distillation recipe and training from scratch at the same size.
 
-* search: the MnasNet reward with the byte budget as target (``accuracy * (bytes / budget) ** -0.07``)
-  prefers a student that uses the budget; longer trials than the search stage's own default rank better;
+* search: candidates whose int8 file would use less than 60% of ``max_bytes`` are skipped untrained
+  (``min_fill``; without it most trained trials were far below the budget), the MnasNet reward with the
+  byte budget as target (``accuracy * (bytes / budget) ** -0.07``) ranks the rest, trials are longer
+  than the search stage's own default and run at the small-student rate;
 * distill: a long final distillation at the rate that is best for small students trained alone
-  (``tfcompress.distill.defaults.LEARNING_RATE``, per-step cosine decay);
+  (``tfcompress.distill.defaults.LEARNING_RATE``, per-step cosine decay), images randomly shifted by a
+  pixel, the same shifted batch given to teacher and student (``augment: auto``);
 * quantize: QAT fine-tuning at a tenth of that rate, still distilled from the teacher.
 """
 
 from tfcompress.distill import defaults as distill_defaults
 
 #: Options of the default stages (the budget is filled in by ``default_stages``).
-SEARCH = {"family": "auto", "max_trials": 6, "epochs": 8, "reward": "mnas", "final_epochs": 0,
+SEARCH = {"family": "auto", "max_trials": 8, "epochs": 8, "reward": "mnas", "min_fill": 0.6, "final_epochs": 0,
           "learning_rate": distill_defaults.LEARNING_RATE}
-DISTILL = {"epochs": 80, "learning_rate": distill_defaults.LEARNING_RATE}
+DISTILL = {"epochs": 120, "learning_rate": distill_defaults.LEARNING_RATE, "batch_size": 32, "augment": "auto"}
 QAT = {"method": "qat", "epochs": 5, "learning_rate": distill_defaults.LEARNING_RATE / 10}
 EXPORT = {"format": "int8"}
 
@@ -32,6 +35,8 @@ def default_stages(budget):
     search = dict(SEARCH, budget=dict(budget))
     if not (budget.get("max_bytes") or budget.get("max_latency_us")):
         search["reward"] = None  # the MnasNet reward needs a byte or latency target
+    if not budget.get("max_bytes"):
+        search["min_fill"] = None  # the lower bound is a share of max_bytes
     return [{"search": search}, {"distill": dict(DISTILL)}, {"quantize": dict(QAT)}, {"export": dict(EXPORT)}]
 
 

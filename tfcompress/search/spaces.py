@@ -16,6 +16,7 @@ from tfcompress.models import build_cnn, build_mlp
 
 FAMILIES = ("auto", "cnn", "mlp")
 _CNN_POOLING = "pooling" in inspect.signature(build_cnn).parameters
+SMALL_INPUT = 16
 
 
 class CNNSpace(keras_tuner.HyperModel):
@@ -24,7 +25,9 @@ class CNNSpace(keras_tuner.HyperModel):
     Hyperparameters: ``stages`` (1..max_stages), ``filters_<i>`` per active stage, ``kernel_size``,
     ``separable`` (depthwise-separable convs after the first stage), ``batch_norm`` and ``dense_units``
     (width of the dense head, 0 for none), and ``pooling`` ("gap" or "flatten") when
-    ``tfcompress.models.build_cnn`` offers it.
+    ``tfcompress.models.build_cnn`` offers it; inputs of at most ``SMALL_INPUT`` pixels a side always
+    flatten (on 8x8 digits global average pooling lost most of the accuracy and, its models being tiny,
+    took many of the draws of a byte-budgeted search).
 
     Args:
         input_shape: shape of one input, e.g. ``(8, 8, 1)``.
@@ -55,7 +58,10 @@ class CNNSpace(keras_tuner.HyperModel):
             with hp.conditional_scope("stages", list(range(i + 1, self.max_stages + 1))):
                 if i < stages:
                     filters.append(hp.Choice(f"filters_{i}", self.filters))
-        extra = {"pooling": hp.Choice("pooling", ["gap", "flatten"])} if _CNN_POOLING else {}
+        extra = {}
+        if _CNN_POOLING:  # small inputs (8x8 digits) keep their layout: global average pooling loses it
+            small = min(self.input_shape[:2]) <= SMALL_INPUT
+            extra = {"pooling": hp.Fixed("pooling", "flatten") if small else hp.Choice("pooling", ["gap", "flatten"])}
         return build_cnn(self.input_shape, self.num_classes, filters=tuple(filters), **extra,
                          kernel_size=hp.Choice("kernel_size", self.kernel_sizes),
                          dense_units=hp.Choice("dense_units", self.dense_units),

@@ -13,7 +13,8 @@ class FillBudget(Budget):
 
     The lower bound applies to a fully measured candidate (with its latency, as every search trial is
     measured); the reachability check before a search measures without latency, so it sees only the
-    upper bounds and still finds the smallest candidate acceptable.
+    upper bounds and still finds the smallest candidate acceptable. A candidate with more parameters
+    than ``max_bytes`` is rejected before its conversion (an int8 file holds at least a byte per weight).
     """
 
     def __init__(self, min_fill=0.5, **bounds):
@@ -22,6 +23,9 @@ class FillBudget(Budget):
 
     def violations(self, measured):
         out = super().violations(measured)
+        if not out and measured.get("int8_bytes") is None and measured.get("params", 0) > self.max_bytes:
+            out.append(f"params {measured['params']} > max_bytes {self.max_bytes} (an int8 file holds at least "
+                       "a byte per weight)")
         size = measured.get("int8_bytes")
         if not out and "latency_us" in measured and size is not None and size < self.min_fill * self.max_bytes:
             out.append(f"int8_bytes {size} < min_fill {self.min_fill:g} x max_bytes {self.max_bytes} "

@@ -1,0 +1,353 @@
+"""Beat the anchors: tfcompress's default pipeline against what a user would do instead, side by side.
+
+Task: scikit-learn digits (8x8x1; train / val / held-out test split of ``tfcompress.load_digits_data``).
+One teacher CNN (several hundred thousand parameters) is trained on the labels, then five rows are measured,
+every number on an exported ``.tflite`` file in the LiteRT interpreter, on the same held-out test split:
+
+1. ``teacher``: the teacher as a float32 file and as a post-training int8 file;
+2. ``tfmot``: TFMOT alone on the teacher (no teacher guidance): polynomial magnitude pruning to 80% of every
+   prunable layer, then prune-preserving QAT, int8 — through ``tfcompress.prune.MagnitudePruning`` and
+   ``tfcompress.quantize.PrunePreservingQAT``, which call ``tfmot.sparsity.keras.prune_low_magnitude`` /
+   ``strip_pruning`` and ``tfmot.quantization.keras.quantize_apply`` with the prune-preserve scheme;
+3. ``keras.io KD``: the keras.io knowledge-distillation example rendered faithfully: ``Distiller(student,
+   teacher, alpha=0.1, temperature=10)``, Adam at its default constant rate (1e-3), then int8 post-training;
+4. ``scratch``: the same small student trained on the labels alone, same optimizer and epochs, int8 PTQ;
+5. ``tfcompress run``: the real command in a subprocess on a recipe that gives only ``teacher``, ``data``,
+   ``output`` and ``budget: {max_bytes: <row 4's int8 size>}`` — the default stages (search → distill →
+   QAT with the teacher → int8 export), timed from the outside, read back from its ``report.json``.
+
+Rows 3-5 run over several seeds (``--seeds``); the table gives the mean (and each seed in the JSON).
+Columns: params, ``.tflite`` bytes, gzip bytes, test accuracy, median batch-1 latency (1 thread), wall time.
+
+Writes ``benchmarks/results/anchors.json``, ``anchors.md`` and ``anchors.png`` (``anchors.quick.*`` with
+``--quick``). The teacher and data are cached in ``--workdir``.
+
+Usage:
+    python benchmarks/anchors.py               # full run (~15-25 min on 2 cores)
+    python benchmarks/anchors.py --quick       # smoke run (a few minutes)
+"""
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (benchmarks/common.py, next to this file)
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+#: Settings of the full run and of ``--quick``.
+CONFIG = {
+    "full": {"teacher_filters": (64, 128, 256), "teacher_dense": 256, "teacher_epochs": 35,
+             "teacher_lr": 3e-3, "student_filters": (8, 16), "student_dense": 16, "student_epochs": 60,
+             "prune_epochs": 10, "pqat_epochs": 3, "batch_size": 32, "latency_runs": 200, "seeds": (0, 1)},
+    "quick": {"teacher_filters": (16, 32), "teacher_dense": 32, "teacher_epochs": 4,
+              "teacher_lr": 3e-3, "student_filters": (8, 16), "student_dense": 16, "student_epochs": 3,
+              "prune_epochs": 1, "pqat_epochs": 1, "batch_size": 32, "latency_runs": 10, "seeds": (0,)},
+}
+KERAS_IO = {"alpha": 0.1, "temperature": 10.0, "learning_rate": 1e-3}
+
+
+def gzip_size(path):
+    with open(path, "rb") as fh:
+        return len(gzip.compress(fh.read(), compresslevel=9))
+
+
+def measure(model, data, cfg, fmt="int8"):
+    """Convert and measure ``model`` as a ``.tflite`` file (params, bytes, gzip bytes, test accuracy, latency)."""
+    from tfcompress.pipeline.measure import measure_model
+
+    out = measure_model(model, data, fmt, latency_runs=cfg["latency_runs"])
+    return {k: out.get(k) for k in ("format", "params", "tflite_bytes", "gzip_bytes", "accuracy", "split",
+                                    "latency_median_us", "sparsity")}
+
+
+def train_teacher(data, cfg, workdir, log):
+    """Train (or load the cached) teacher; return ``(model, path, train_seconds)``."""
+    from tfcompress import Trainer, build_cnn, keras
+    from tfcompress.pipeline.files import save_model
+    from tfcompress.pipeline.state import load_model
+
+    tag = "x".join(str(f) for f in cfg["teacher_filters"]) + f"_d{cfg['teacher_dense']}_e{cfg['teacher_epochs']}"
+    path = os.path.join(workdir, f"teacher_{tag}.keras")
+    meta = path + ".json"
+    if os.path.exists(path) and os.path.exists(meta):
+        log(f"teacher: reusing {path}")
+        with open(meta) as fh:
+            return load_model(path), path, json.load(fh)["train_seconds"]
+    keras.utils.set_random_seed(1234)
+    teacher = build_cnn((8, 8, 1), 10, filters=cfg["teacher_filters"], dense_units=cfg["teacher_dense"],
+                        name="teacher")
+    log(f"teacher: training {teacher.count_params():,} params for {cfg['teacher_epochs']} epochs")
+    with common.Stopwatch() as sw:  # Trainer.fit: Adam with per-step cosine decay (tfcompress.distill.CosineDecay)
+        Trainer(data, batch_size=cfg["batch_size"], learning_rate=cfg["teacher_lr"]).fit(teacher,
+                                                                                        cfg["teacher_epochs"])
+    save_model(teacher, path)
+    common.write_json(meta, {"train_seconds": sw.seconds})
+    return teacher, path, sw.seconds
+
+
+def row_tfmot(teacher_path, data, cfg):
+    """Row 2: TFMOT polynomial magnitude pruning to 80% + prune-preserving QAT on the teacher, int8."""
+    from tfcompress import Trainer, keras
+    from tfcompress.pipeline.state import load_model
+    from tfcompress.prune import MagnitudePruning
+    from tfcompress.quantize import PrunePreservingQAT
+
+    keras.utils.set_random_seed(0)
+    model = load_model(teacher_path)
+    trainer = Trainer(data, batch_size=cfg["batch_size"], learning_rate=1e-3)
+    with common.Stopwatch() as sw:
+        pruned = MagnitudePruning(sparsity=0.8, epochs=cfg["prune_epochs"], schedule="polynomial",
+                                  exclude=[]).apply(model, trainer)
+        qat = PrunePreservingQAT(epochs=cfg["pqat_epochs"]).apply(pruned, trainer)
+    out = measure(qat, data, cfg)
+    out["wall_s"] = sw.seconds
+    return out
+
+
+def make_student(cfg, seed):
+    from tfcompress import build_cnn, keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    return build_cnn((8, 8, 1), 10, filters=cfg["student_filters"], dense_units=cfg["student_dense"],
+                     name="student")
+
+
+def row_keras_io(teacher, data, cfg, seed):
+    """Row 3: the keras.io distillation example (alpha 0.1, T 10, Adam constant 1e-3), then int8 PTQ."""
+    from tfcompress import keras
+    from tfcompress.distill import Distiller
+
+    student = make_student(cfg, seed)
+    distiller = Distiller(student=student, teacher=teacher, alpha=KERAS_IO["alpha"],
+                          temperature=KERAS_IO["temperature"])
+    distiller.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]), metrics=["accuracy"],
+                      distillation_loss="kl")
+    with common.Stopwatch() as sw:
+        distiller.fit(data["x_train"], data["y_train"], batch_size=cfg["batch_size"], epochs=cfg["student_epochs"],
+                      verbose=0)
+    out = measure(student, data, cfg)
+    out["wall_s"] = sw.seconds
+    return out
+
+
+def row_scratch(data, cfg, seed):
+    """Row 4: the same student trained on the labels alone (Adam constant 1e-3, same epochs), then int8 PTQ."""
+    from tfcompress import keras
+
+    student = make_student(cfg, seed)
+    student.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    with common.Stopwatch() as sw:
+        student.fit(data["x_train"], data["y_train"], batch_size=cfg["batch_size"], epochs=cfg["student_epochs"],
+                    verbose=0)
+    out = measure(student, data, cfg)
+    out["wall_s"] = sw.seconds
+    return out
+
+
+def row_tfcompress(teacher_path, data_path, budget, cfg, seed, workdir, quick, log):
+    """Row 5: ``tfcompress run recipe.yaml`` in a subprocess (default stages under ``budget`` bytes)."""
+    from tfcompress.pipeline.recipe import to_yaml
+
+    folder = os.path.join(workdir, f"run_seed{seed}" + ("_quick" if quick else ""))
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)  # a fresh run each time: the wall time must include every stage
+    os.makedirs(folder)
+    recipe = {"teacher": os.path.abspath(teacher_path), "data": os.path.abspath(data_path), "output": "out",
+              "seed": int(seed), "latency_runs": cfg["latency_runs"], "budget": {"max_bytes": int(budget)}}
+    if quick:  # a smoke run: the default stages with tiny epoch counts
+        recipe["stages"] = [{"search": {"max_trials": 2, "epochs": 1, "budget": {"max_bytes": int(budget)}}},
+                            {"distill": {"epochs": 2}}, {"quantize": {"method": "qat", "epochs": 1}},
+                            {"export": {"format": "int8"}}]
+    recipe_path = os.path.join(folder, "recipe.yaml")
+    common.write_text(recipe_path, to_yaml(recipe))
+    exe = shutil.which("tfcompress")
+    cmd = [exe] if exe else [sys.executable, "-m", "tfcompress.cli"]
+    cmd += ["run", recipe_path, "--quiet"]
+    log(f"row 5 seed {seed}: {' '.join(cmd)}")
+    with common.Stopwatch() as sw:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tfcompress run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+    with open(os.path.join(folder, "out", "report.json")) as fh:
+        report = json.load(fh)
+    final = report["stages"][-1]["after"]
+    out = {k: final.get(k) for k in ("format", "params", "tflite_bytes", "gzip_bytes", "accuracy", "split",
+                                     "latency_median_us")}
+    out["gzip_bytes"] = gzip_size(os.path.join(folder, "out", "model.tflite"))
+    out["wall_s"] = sw.seconds
+    out["pipeline_elapsed_s"] = report.get("elapsed_s")
+    out["stages"] = [{"stage": r["stage"], "method": r.get("method"), "config": r.get("config"),
+                      "elapsed_s": r.get("elapsed_s"), "accuracy": r["after"].get("accuracy"),
+                      "params": r["after"].get("params"), "tflite_bytes": r["after"].get("tflite_bytes")}
+                     for r in report["stages"]]
+    search = next((r for r in report["stages"] if r["stage"] == "search"), None)
+    if search is not None:
+        out["searched"] = (search.get("report") or {}).get("best_hyperparameters")
+    out["recipe"] = recipe
+    return out
+
+
+def mean_row(runs):
+    """Mean of numeric fields over seeds; ``accuracy_seeds`` keeps each seed's accuracy."""
+    out = {}
+    for key in ("params", "tflite_bytes", "gzip_bytes", "accuracy", "latency_median_us", "wall_s"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = common.summarize(values)["mean"] if values else None
+    out["accuracy_std"] = common.summarize([r["accuracy"] for r in runs])["std"]
+    out["accuracy_seeds"] = [r["accuracy"] for r in runs]
+    out["runs"] = runs
+    return out
+
+
+def markdown(rows, n_seeds, budget, targets):
+    headers = ["row", "params", ".tflite bytes", "gzip bytes", "test accuracy", "latency (us)", "wall time (s)"]
+    body = []
+    for r in rows:
+        acc = f"{100 * r['accuracy']:.2f}%"
+        if len(r.get("accuracy_seeds", [])) > 1:
+            acc += " ± " + f"{100 * r['accuracy_std']:.2f}"
+        lat = r.get("latency_median_us")
+        body.append([r["label"], f"{int(round(r['params'])):,}", f"{int(round(r['tflite_bytes'])):,}",
+                     f"{int(round(r['gzip_bytes'])):,}", acc, "n/a" if lat is None else f"{lat:.1f}",
+                     f"{r['wall_s']:.1f}"])
+    lines = [common.markdown_table(headers, body), "",
+             f"Rows 3-5: mean ± std over {n_seeds} seed(s). Budget of row 5: {budget:,} bytes (row 4's int8 size). "
+             "Test split: 450 samples (1 sample = 0.22 points). Latency: median batch-1 invoke, 1 thread.", "",
+             "Targets:"]
+    for name, t in targets.items():
+        lines.append(f"- {name}: {'met' if t['met'] else 'MISSED'} ({t['detail']})")
+    return "\n".join(lines)
+
+
+def check_targets(rows, budget, max_seconds=600):
+    by = {r["key"]: r for r in rows}
+    t5 = by["tfcompress"]
+    pp = lambda a, b: f"{100 * (a - b):+.2f} pt"  # noqa: E731
+    targets = {
+        "row 5 at most the small student's size": {
+            "met": max(r["tflite_bytes"] for r in t5["runs"]) <= budget,
+            "detail": f"{max(r['tflite_bytes'] for r in t5['runs']):,} B vs budget {budget:,} B"},
+        "row 5 at least as accurate as TFMOT alone (row 2)": {
+            "met": t5["accuracy"] >= by["tfmot"]["accuracy"],
+            "detail": f"{pp(t5['accuracy'], by['tfmot']['accuracy'])}, row 2 is "
+                      f"{by['tfmot']['tflite_bytes'] / t5['tflite_bytes']:.0f}x larger"},
+        "row 5 more accurate than keras.io KD (row 3)": {
+            "met": t5["accuracy"] > by["keras_io"]["accuracy"],
+            "detail": pp(t5["accuracy"], by["keras_io"]["accuracy"])},
+        "row 5 more accurate than scratch (row 4)": {
+            "met": t5["accuracy"] > by["scratch"]["accuracy"],
+            "detail": pp(t5["accuracy"], by["scratch"]["accuracy"])},
+        "tfcompress run within 10 minutes": {
+            "met": max(r["wall_s"] for r in t5["runs"]) <= max_seconds,
+            "detail": f"slowest seed {max(r['wall_s'] for r in t5['runs']):.0f} s"},
+    }
+    return targets
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfcompress.pipeline.files import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = "osD^vP"
+    for i, r in enumerate(rows):
+        runs = r.get("runs") or [r]
+        xs = [x["tflite_bytes"] for x in runs]
+        ys = [100 * x["accuracy"] for x in runs]
+        if len(runs) > 1:
+            ax.scatter(xs, ys, marker=markers[i % len(markers)], color=f"C{i}", alpha=0.35, s=25)
+        ax.scatter([r["tflite_bytes"]], [100 * r["accuracy"]], marker=markers[i % len(markers)], color=f"C{i}",
+                   s=70, label=r["label"], edgecolors="black")
+    ax.set_xscale("log")
+    ax.set_xlabel(".tflite bytes (log)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("digits: accuracy vs size, measured on .tflite files (LiteRT)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (tiny teacher, few epochs, one seed)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds of rows 3-5")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "tfcompress_anchors"),
+                        help="cache of the teacher, the data and the row-5 runs")
+    parser.add_argument("--output", default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+
+    from tfcompress import load_digits_data
+    from tfcompress.data import save_npz
+
+    def log(line):
+        print(line, flush=True)
+
+    mode = "quick" if args.quick else "full"
+    cfg = dict(CONFIG[mode])
+    seeds = tuple(args.seeds) if args.seeds else cfg["seeds"]
+    os.makedirs(args.workdir, exist_ok=True)
+    data = load_digits_data()
+    data_path = os.path.join(args.workdir, "digits.npz")
+    save_npz(data_path, data)
+
+    teacher, teacher_path, teacher_s = train_teacher(data, cfg, args.workdir, log)
+    rows = []
+    t_float, t_int8 = measure(teacher, data, cfg, "float"), measure(teacher, data, cfg, "int8")
+    rows.append({"key": "teacher_float", "label": "1. teacher, float32", **t_float, "wall_s": teacher_s})
+    rows.append({"key": "teacher_int8", "label": "1. teacher, int8 PTQ", **t_int8, "wall_s": teacher_s})
+    log(f"row 1: float {t_float['accuracy']:.4f} {t_float['tflite_bytes']:,} B; int8 {t_int8['accuracy']:.4f} "
+        f"{t_int8['tflite_bytes']:,} B")
+
+    tfmot = row_tfmot(teacher_path, data, cfg)
+    rows.append({"key": "tfmot", "label": "2. TFMOT: prune 80% + PQAT, int8", **tfmot})
+    log(f"row 2: {tfmot['accuracy']:.4f} {tfmot['tflite_bytes']:,} B gzip {tfmot['gzip_bytes']:,} B")
+
+    kd = [row_keras_io(teacher, data, cfg, s) for s in seeds]
+    rows.append({"key": "keras_io", "label": "3. keras.io KD (a 0.1, T 10), int8 PTQ", **mean_row(kd)})
+    log(f"row 3: {[r['accuracy'] for r in kd]}")
+    scratch = [row_scratch(data, cfg, s) for s in seeds]
+    rows.append({"key": "scratch", "label": "4. same student from scratch, int8 PTQ", **mean_row(scratch)})
+    log(f"row 4: {[r['accuracy'] for r in scratch]}")
+
+    budget = int(scratch[0]["tflite_bytes"])
+    runs = [row_tfcompress(teacher_path, data_path, budget, cfg, s, args.workdir, args.quick, log) for s in seeds]
+    rows.append({"key": "tfcompress", "label": "5. tfcompress run (default stages, budget)", **mean_row(runs)})
+    log(f"row 5: {[r['accuracy'] for r in runs]} {[r['tflite_bytes'] for r in runs]} "
+        f"{[round(r['wall_s']) for r in runs]} s")
+
+    targets = check_targets(rows, budget)
+    suffix = ".quick" if args.quick else ""
+    result = {"benchmark": "anchors", "mode": mode, "config": {**{k: list(v) if isinstance(v, tuple) else v
+                                                                  for k, v in cfg.items()}, "seeds": list(seeds),
+                                                               "keras_io": KERAS_IO},
+              "budget_bytes": budget, "teacher_train_seconds": teacher_s, "rows": rows, "targets": targets,
+              "environment": common.environment(),
+              "notes": "wall_s: row 1 = teacher training; row 2 = pruning + PQAT; rows 3-4 = student training; "
+                       "row 5 = the whole `tfcompress run` subprocess (measuring the teacher, every stage, "
+                       "export, report). None of rows 2-5 includes the teacher's training."}
+    common.write_json(os.path.join(args.output, f"anchors{suffix}.json"), result)
+    md = "# Beat the anchors (digits)\n\n" + markdown(rows, len(seeds), budget, targets)
+    common.write_text(os.path.join(args.output, f"anchors{suffix}.md"), md)
+    plot(rows, os.path.join(args.output, f"anchors{suffix}.png"))
+    log(md)
+    return result
+
+
+
+if __name__ == "__main__":
+    main()
