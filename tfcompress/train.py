@@ -63,6 +63,7 @@ class Trainer:
         lr = self.learning_rate if learning_rate is None else learning_rate
         callbacks = with_nan_guard(list(callbacks or []) + [CosineDecay()], self.stage, lr)
         val = (self.data["x_val"], self.data["y_val"]) if validation else None
+        frozen = self.teacher.trainable if self.teacher is not None else None
         if self.teacher is not None:
             from tfcompress.distill.distiller import Distiller
 
@@ -75,8 +76,12 @@ class Trainer:
             model.compile(optimizer=keras.optimizers.Adam(lr),
                           loss=classification_loss(self.data["y_train"], from_logits=True),
                           metrics=["accuracy"])
-        history = trainee.fit(self.data["x_train"], self.data["y_train"], batch_size=self.batch_size,
-                              epochs=epochs, validation_data=val, callbacks=callbacks, verbose=self.verbose)
+        try:
+            history = trainee.fit(self.data["x_train"], self.data["y_train"], batch_size=self.batch_size,
+                                  epochs=epochs, validation_data=val, callbacks=callbacks, verbose=self.verbose)
+        finally:
+            if self.teacher is not None:  # the Distiller freezes its teacher; a model may be teacher and student later
+                self.teacher.trainable = frozen
         return history.history
 
     def evaluate(self, model, split="val"):
