@@ -7,7 +7,7 @@ import tfcompress
 
 EXPECTED = {
     "__version__", "keras", "errors", "load_digits_data", "load_npz", "make_tabular_data", "build_cnn", "build_mlp",
-    "Distiller", "FeatureDistiller", "DataFreeDistiller", "build_generator", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay", "Distill",
+    "Distiller", "FeatureDistiller", "DataFreeDistiller", "build_generator", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay", "Distill", "DataFreeDistill",
     "FeatureDistill", "Trainer",
     "MagnitudePruning", "MbyNPruning", "GradientPruning", "ChannelPruning", "prune_magnitude", "prune_m_by_n",
     "prune_gradient", "prune_channels", "sparsity_summary",

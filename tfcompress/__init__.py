@@ -27,6 +27,7 @@ _LAZY = {
     "DecoupledKD": "tfcompress.distill",
     "CosineDecay": "tfcompress.distill",
     "Distill": "tfcompress.distill",
+    "DataFreeDistill": "tfcompress.distill",
     "FeatureDistill": "tfcompress.distill",
     "Trainer": "tfcompress.train",
     # pruning

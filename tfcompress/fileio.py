@@ -9,14 +9,22 @@ import os
 import tempfile
 
 
+def _read_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# Read once at import: os.umask is process-wide, so toggling it later could race with other threads.
+_UMASK = _read_umask()
+
+
 def _file_mode(path):
     """Mode for a new file at ``path``: the existing file's mode, else 0666 minus the umask."""
     try:
         return os.stat(path).st_mode & 0o777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager

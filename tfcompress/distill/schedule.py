@@ -11,7 +11,8 @@ class CosineDecay(keras.callbacks.Callback):
     The optimizer's learning rate at the start of ``fit`` is the peak; it
     decays to ``final_fraction`` of the peak at the last step, after an optional
     linear warm-up.  It needs no step count: it reads ``epochs`` and ``steps``
-    from the parameters Keras gives every callback.  If the optimizer already
+    from the parameters Keras gives every callback (for a dataset of unknown
+    length it decays once per epoch instead).  If the optimizer already
     uses a ``LearningRateSchedule``, this callback does nothing.
 
     Args:
@@ -24,6 +25,7 @@ class CosineDecay(keras.callbacks.Callback):
         self.warmup_fraction = warmup_fraction
         self.final_fraction = final_fraction
         self._peak = None
+        self._steps = None
         self._step = 0
         self._total = 1
 
@@ -37,14 +39,23 @@ class CosineDecay(keras.callbacks.Callback):
         if self._lr_variable() is None:
             return
         self._peak = float(keras.backend.get_value(self.model.optimizer.learning_rate))
-        steps = self.params.get("steps") or 1
-        self._total = max(1, steps * (self.params.get("epochs") or 1))
+        epochs = self.params.get("epochs") or 1
+        self._steps = self.params.get("steps")  # None for a dataset of unknown length: decay per epoch
+        self._total = max(1, (self._steps or 1) * epochs)
         self._step = 0
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._peak is not None and not self._steps:
+            self._step = epoch
+            self._set(self._step / self._total)
+
     def on_train_batch_begin(self, batch, logs=None):
-        if self._peak is None:
+        if self._peak is None or not self._steps:
             return
-        t = self._step / self._total
+        self._set(self._step / self._total)
+        self._step += 1
+
+    def _set(self, t):
         warm = self.warmup_fraction
         if warm > 0 and t < warm:
             factor = (t + 1.0 / self._total) / warm
@@ -52,7 +63,6 @@ class CosineDecay(keras.callbacks.Callback):
             p = (t - warm) / max(1e-9, 1.0 - warm)
             factor = self.final_fraction + (1 - self.final_fraction) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
         keras.backend.set_value(self.model.optimizer.learning_rate, self._peak * factor)
-        self._step += 1
 
     def on_train_end(self, logs=None):
         if self._peak is not None:  # leave the optimizer as it was found, so a second fit starts at the peak

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+import tfcompress
+from tfcompress import keras, tf
+from tfcompress.distill import CosineDecay
+
+
+def _model():
+    model = tfcompress.build_mlp((4,), 2, units=(4,))
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _recorder(model, lrs):
+    return keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: lrs.append(float(keras.backend.get_value(model.optimizer.learning_rate))))
+
+
+def test_decays_per_step_to_zero_and_restores_the_peak():
+    model, lrs = _model(), []
+    x, y = np.zeros((64, 4), "float32"), np.zeros(64, "int32")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[CosineDecay(), _recorder(model, lrs)])
+    assert len(lrs) == 16 and lrs[0] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.01
+    assert float(keras.backend.get_value(model.optimizer.learning_rate)) == pytest.approx(0.1)
+
+
+def test_unknown_dataset_length_decays_per_epoch_instead_of_collapsing():
+    def gen():
+        for _ in range(12):
+            yield np.zeros(4, "float32"), 0
+
+    ds = tf.data.Dataset.from_generator(
+        gen, output_signature=(tf.TensorSpec((4,), tf.float32), tf.TensorSpec((), tf.int32))).batch(2)
+    model, lrs = _model(), []
+    model.fit(ds, epochs=3, verbose=0, callbacks=[CosineDecay(), _recorder(model, lrs)])
+    first_epoch = lrs[:6]
+    assert first_epoch == [pytest.approx(0.1)] * 6  # constant within an epoch, not zero after a few batches
+    assert 0 < lrs[-1] < 0.1
