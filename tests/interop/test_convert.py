@@ -281,3 +281,21 @@ def test_keras3_only_option_is_refused_not_dropped():
     k3.layers[0].enable_lora(2)
     with pytest.raises(ModelError, match=r"'adapted' \(Dense\): Keras 3 option lora_rank=2"):
         interop.to_tf_keras(k3)
+
+
+@pytest.mark.parametrize("target", ["lam.h5", "lam_saved"])
+def test_safe_mode_also_guards_h5_files_and_saved_model_folders(tmp_path, target):
+    ran = []
+
+    def side_effect(t):
+        ran.append(1)
+        return t * 2
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(side_effect, name="lam")])
+    model.save(tmp_path / target)
+    ran.clear()
+    with pytest.raises(ModelError, match="safe_mode=False"):
+        interop.load_model(tmp_path / target)
+    assert not ran  # refused before any stored code could run
+    trusted = interop.load_model(tmp_path / target, safe_mode=False)
+    np.testing.assert_allclose(trusted(_x((3,))).numpy(), 2 * _x((3,)))

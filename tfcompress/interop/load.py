@@ -35,6 +35,40 @@ def _h5_keras_version(path):
     return version.decode() if isinstance(version, bytes) else (str(version) if version is not None else None)
 
 
+def _holds_lambda(path):
+    """Whether an ``.h5`` file or SavedModel folder stores a ``Lambda`` layer (Python code).
+
+    tf_keras honours ``safe_mode`` only for ``.keras`` archives, so the other formats are checked here,
+    from the stored model config, before anything is deserialised.
+    """
+    if os.path.isdir(path):
+        meta = os.path.join(path, "keras_metadata.pb")
+        if not os.path.exists(meta):
+            return False
+        with open(meta, "rb") as f:
+            blob = f.read()
+        return b'"class_name": "Lambda"' in blob or b'"class_name":"Lambda"' in blob
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            config = f.attrs.get("model_config")
+    except Exception:  # noqa: BLE001 - not an HDF5 file: tf_keras will say what it is
+        return False
+    if config is None:
+        return False
+    config = config.decode() if isinstance(config, bytes) else str(config)
+    return _has_class(json.loads(config), "Lambda")
+
+
+def _has_class(node, name):
+    if isinstance(node, dict):
+        return node.get("class_name") == name or any(_has_class(v, name) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_class(v, name) for v in node)
+    return False
+
+
 def _load_error(path, exc, safe_mode):
     text = " ".join(str(exc).split())
     if safe_mode and ("safe_mode" in text or "Lambda" in text):
@@ -76,6 +110,8 @@ def load_model(path, safe_mode=True):
     if version is not None and version.startswith("3"):
         model = to_tf_keras(_load_keras3(path, safe_mode))
     else:
+        if safe_mode and _holds_lambda(path):
+            raise _load_error(path, ValueError("Lambda layer blocked by safe_mode"), safe_mode)
         try:
             model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
         except Exception as exc:  # noqa: BLE001
