@@ -89,12 +89,12 @@ class Distiller(keras.Model):
         return ("loss", "student_loss", "distillation_loss")
 
     # ------------------------------------------------------------------ compile / config
-    def compile(self, optimizer="adam", metrics=None, student_loss=None, distillation_loss=None,
+    def compile(self, optimizer=None, metrics=None, student_loss=None, distillation_loss=None,
                 lr_schedule="cosine", **kwargs):
         """Configure training.
 
         Args:
-            optimizer: a Keras optimizer or name. Defaults to "adam" (learning rate 1e-3).
+            optimizer: a Keras optimizer or name. Defaults to Adam at ``defaults.LEARNING_RATE`` (1e-2).
             metrics: metrics of the student's predictions against the labels, e.g. ``["accuracy"]``.
             student_loss: hard-label loss; None picks sparse or categorical cross-entropy from the labels.
             distillation_loss: a ``DistillationLoss``, a name (``"kl"``, ``"standardized_kl"``, ``"dkd"``) or None
@@ -104,6 +104,8 @@ class Distiller(keras.Model):
         """
         if lr_schedule not in ("cosine", None):
             raise ConfigError(f"lr_schedule must be 'cosine' or None, received {lr_schedule!r}.")
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(defaults.LEARNING_RATE)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         self.student_loss_fn = student_loss
         self.distillation_loss_fn = kd_losses.get(distillation_loss or defaults.LOSS, temperature=self.temperature) \

@@ -79,7 +79,8 @@ class Distill(Stage):
         temperature: Defaults to the Distiller default.
         alpha: weight of the hard-label loss. Defaults to the Distiller default.
         loss: ``"kl"``, ``"standardized_kl"`` or ``"dkd"``. Defaults to the Distiller default.
-        learning_rate: peak learning rate (cosine decay). Defaults to the trainer's.
+        learning_rate: peak learning rate (cosine decay). Defaults to ``defaults.LEARNING_RATE`` (1e-2: at 1e-3
+            small students were under-trained and distillation lost to training from scratch).
         batch_size: Defaults to the trainer's.
         augment: None, or ``"shift"``: each image shifted at random by up to an eighth of its size (at least
             one pixel, zero fill), the same input given to teacher and student (teacher outputs are then
@@ -119,7 +120,7 @@ class Distill(Stage):
         before = trainer.evaluate(model)
         start = time.time()
         distiller = self._distiller(model, trainer)
-        lr = self.learning_rate or trainer.learning_rate
+        lr = self.learning_rate or defaults.LEARNING_RATE
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
         data = trainer.data
         batch_size = self.batch_size or trainer.batch_size
