@@ -39,3 +39,31 @@ def test_a_new_recipe_clears_the_old_stage_folders(tmp_path):
     _clear_stage_folders(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "stage_3.txt", "state"]
     assert [p.name for p in (tmp_path / "state").iterdir()] == ["state.json"]
+
+
+def test_fingerprint_changes_with_teacher_weights_or_data():
+    import numpy as np
+
+    from tfcompress.pipeline.state import fingerprint
+
+    w, d = [np.ones((2, 2), "float32")], [np.zeros(3, "float32")]
+    base = fingerprint(w, d)
+    assert fingerprint([np.ones((2, 2), "float32")], [np.zeros(3, "float32")]) == base
+    assert fingerprint([w[0] * 2], d) != base
+    assert fingerprint(w, [np.zeros(4, "float32")]) != base
+
+
+def test_a_missing_middle_model_keeps_only_the_prefix_before_it(tmp_path):
+    import json
+
+    from tfcompress.pipeline.state import RunState
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    models = [state_dir / f"stage_{i + 1}.keras" for i in range(3)]
+    for m in (models[0], models[2]):
+        m.write_bytes(b"x")
+    finished = [{"index": i, "key": "k", "model": str(m)} for i, m in enumerate(models)]
+    (state_dir / "state.json").write_text(json.dumps({"version": 1, "recipe_hash": "h", "finished": finished}))
+    state = RunState(str(tmp_path), "h")
+    assert state.load() == 1

@@ -12,7 +12,7 @@ from tfcompress.errors import ConfigError, ModelError
 from tfcompress.pipeline.files import copy_file
 from tfcompress.pipeline.measure import measure_file, measure_model
 from tfcompress.pipeline.recipe import DISTILL_STAGES
-from tfcompress.pipeline.state import RunState, load_model, recipe_hash
+from tfcompress.pipeline.state import fingerprint, RunState, load_model, recipe_hash
 
 
 def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print):
@@ -41,7 +41,8 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     n = len(stages)
 
     config = pipeline.get_config()
-    identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name}
+    identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name,
+                "inputs": fingerprint(teacher.get_weights(), [data[k] for k in sorted(data)])}
     state = RunState(output_dir, recipe_hash({**config, **identity}))
     skip = state.load()
     if state.restarted:

@@ -25,6 +25,20 @@ def recipe_hash(config):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def fingerprint(*array_lists):
+    """A short hash of the bytes of lists of arrays (teacher weights, data), so that a re-run with a retrained
+    teacher or new data at the same paths starts over instead of resuming stale stages."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for arrays in array_lists:
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            digest.update(str((a.dtype, a.shape)).encode())
+            digest.update(a.tobytes())
+    return digest.hexdigest()[:16]
+
+
 class RunState:
     """Progress of one run in ``<output>/state/``.
 
@@ -54,7 +68,11 @@ class RunState:
         if saved.get("recipe_hash") != self.digest or saved.get("version") != STATE_VERSION:
             self.restarted = True
             return 0
-        self.finished = [s for s in saved.get("finished", []) if os.path.exists(s.get("model", ""))]
+        self.finished = []
+        for i, stage in enumerate(saved.get("finished", [])):  # the unbroken prefix of stages whose model exists
+            if stage.get("index", i) != i or not os.path.exists(stage.get("model", "")):
+                break
+            self.finished.append(stage)
         self.teacher = saved.get("teacher")
         return len(self.finished)
 
