@@ -60,6 +60,9 @@ def _representative_inputs(model, representative_data, num_samples):
         raise ShapeError(f"model {model.name!r} has {len(model.inputs)} inputs but representative_data holds "
                          f"{len(arrays)} arrays; give one array per input.")
     out = []
+    n = min((np.shape(a)[0] if np.ndim(a) else 0) for a in arrays) if arrays else 0
+    # a seeded random subset, the same rows for every input: data sorted by class must not calibrate on a few classes
+    rows = np.sort(np.random.default_rng(0).permutation(n)[:num_samples]) if n > num_samples else slice(None)
     for arr, inp in zip(arrays, model.inputs):
         arr = np.asarray(arr)
         if not np.issubdtype(arr.dtype, np.number):
@@ -72,7 +75,7 @@ def _representative_inputs(model, representative_data, num_samples):
             raise ConfigError("representative_data is empty; give at least a few dozen real training inputs.")
         if not np.all(np.isfinite(arr)):
             raise ConfigError("representative_data holds NaN or infinite values; clean the inputs first.")
-        out.append(arr[:num_samples].astype("float32"))
+        out.append(arr[rows].astype("float32"))
     return out
 
 
@@ -140,7 +143,8 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
             (a list of arrays for a multi-input model, or a batched ``tf.data.Dataset`` of ``x`` or ``(x, y)``);
             required for the int8 formats unless the model is quantization-aware. Never use random noise: the
             ranges would not match real inputs.
-        num_samples: how many of the first representative samples to use. Defaults to 300.
+        num_samples: how many representative samples to use (a seeded random subset when there are more).
+            Defaults to 300.
 
     Returns:
         The ``.tflite`` file content as ``bytes``.
