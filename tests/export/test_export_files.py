@@ -53,3 +53,17 @@ def test_saved_keras_model_loads(trained_cnn, tmp_path):
     trained_cnn.save(path)
     loaded = load_keras_model(path)
     assert loaded.count_params() == trained_cnn.count_params()
+
+
+def test_qat_models_saved_as_h5_load_with_their_wrappers(tmp_path):
+    import numpy as np
+
+    from tfcompress.models import build_mlp
+    from tfcompress.quantize import quantize_aware_model
+
+    qat = quantize_aware_model(build_mlp((4,), 3, units=(8,)))
+    path = str(tmp_path / "qat.h5")
+    qat.save(path)
+    loaded = load_keras_model(path)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), qat.predict(x, verbose=0), atol=1e-6)

@@ -33,34 +33,16 @@ def read_tflite(tflite):
     return data
 
 
-def load_keras_model(path):
-    """Load a saved Keras model (``.keras``/``.h5``/SavedModel) without compiling it.
+def load_keras_model(path, safe_mode=True):
+    """Load a saved Keras model (``.keras``/``.h5``/SavedModel, tf_keras or Keras 3) without compiling it.
 
-    Uses ``tfcompress.interop.load_model`` when that module exists (it also converts Keras 3 files), else
-    ``keras.models.load_model(path, safe_mode=True, compile=False)``.
+    See ``tfcompress.interop.load_model``.
 
     Raises:
         ModelError: the file is missing or cannot be read as a Keras model.
     """
+    from tfcompress.interop import load_model
+
     if not os.path.exists(path):
         raise ModelError(f"model file {path!r} does not exist. Give a saved Keras model (.keras or .h5).")
-    try:
-        from tfcompress import interop  # written separately; optional
-        loader = getattr(interop, "load_model", None)
-    except ImportError:
-        loader = None
-    from tfcompress.errors import TFCompressError
-
-    try:
-        if loader is not None:
-            return loader(path)
-        from tfcompress._keras import keras
-
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except TFCompressError:
-        raise
-    except Exception as exc:  # Keras raises many types (ValueError, OSError, KeyError, zipfile errors)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load {path!r} as a Keras model ({type(exc).__name__}: {first[:200]}). "
-                         "Give a file written by model.save() with tf_keras (custom layers must be registered "
-                         "with keras.utils.register_keras_serializable).") from None
+    return load_model(path, safe_mode=safe_mode)

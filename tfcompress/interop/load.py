@@ -1,5 +1,6 @@
 """Load any Keras model file (tf_keras or Keras 3) as a ``tf_keras`` model."""
 
+import contextlib
 import json
 import os
 import zipfile
@@ -33,6 +34,16 @@ def _h5_keras_version(path):
     except Exception:  # noqa: BLE001 - not an HDF5 file
         return None
     return version.decode() if isinstance(version, bytes) else (str(version) if version is not None else None)
+
+
+@contextlib.contextmanager
+def _tfmot_scopes():
+    """Make TFMOT's wrapper layers (QAT, pruning, clustering) known while a saved model is read."""
+    import tensorflow_model_optimization as tfmot
+
+    with tfmot.quantization.keras.quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
+            tfmot.clustering.keras.cluster_scope():
+        yield
 
 
 def _holds_lambda(path):
@@ -89,7 +100,8 @@ def _load_keras3(path, safe_mode):
 def load_model(path, safe_mode=True):
     """Load a Keras model file as a ``tf_keras`` model.
 
-    tf_keras files (``.keras``, ``.h5``, SavedModel folders) are loaded with tf_keras; Keras 3 files
+    tf_keras files (``.keras``, ``.h5``, SavedModel folders; TFMOT QAT, pruning and clustering wrappers
+    included) are loaded with tf_keras; Keras 3 files
     (a ``.keras`` archive whose metadata says ``keras_version`` 3.x, or an ``.h5`` written by Keras 3)
     are loaded with Keras 3 and converted with :func:`to_tf_keras`.
 
@@ -113,7 +125,8 @@ def load_model(path, safe_mode=True):
         if safe_mode and _holds_lambda(path):
             raise _load_error(path, ValueError("Lambda layer blocked by safe_mode"), safe_mode)
         try:
-            model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
+            with _tfmot_scopes():
+                model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
         except Exception as exc:  # noqa: BLE001
             if not os.path.isdir(path) and (_h5_keras_version(path) or "").startswith("3"):
                 model = to_tf_keras(_load_keras3(path, safe_mode))

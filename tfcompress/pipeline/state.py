@@ -7,7 +7,6 @@ reports). A re-run of the same recipe skips the finished stages; a different
 recipe starts over.
 """
 
-import contextlib
 import hashlib
 import json
 import os
@@ -110,14 +109,6 @@ def model_suffix(model):
     return ".keras"
 
 
-def _tfmot_scopes(stack):
-    import tensorflow_model_optimization as tfmot
-
-    stack.enter_context(tfmot.quantization.keras.quantize_scope())
-    stack.enter_context(tfmot.sparsity.keras.prune_scope())
-    stack.enter_context(tfmot.clustering.keras.cluster_scope())
-
-
 def load_model(path, unsafe=False):
     """Load a saved model (.keras, .h5 or SavedModel folder) as tf_keras, QAT/pruning/clustering wrappers included.
 
@@ -135,9 +126,7 @@ def load_model(path, unsafe=False):
     if not os.path.exists(path):
         raise ModelError(f"model {path!r} does not exist. Give a saved tf_keras model (.keras, .h5 or a "
                          "SavedModel folder).")
-    with contextlib.ExitStack() as stack:
-        _tfmot_scopes(stack)
-        return interop_load(path, safe_mode=not unsafe)
+    return interop_load(path, safe_mode=not unsafe)
 
 
 __all__ = ["RunState", "load_model", "recipe_hash"]
