@@ -4,7 +4,7 @@ Subcommands::
 
     tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load]
     tfcompress demo [--output DIR] [--quick] [--quiet] [--debug]
-    tfcompress export|evaluate|inspect ...   (from tfcompress.export.commands, when installed)
+    tfcompress export|evaluate|inspect ...   (see tfcompress.export.commands)
 
 A tfcompress error or a missing file prints ``error: <message>`` on one line
 to stderr and exits with status 2 (with ``--debug``: the full traceback).
@@ -47,12 +47,9 @@ def build_parser():
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests (< 1 min)")
     demo.set_defaults(func=_cmd_demo)
 
-    try:
-        from tfcompress.export import commands
-    except ImportError:
-        commands = None
-    if commands is not None and hasattr(commands, "add_parsers"):
-        commands.add_parsers(sub)
+    from tfcompress.export import commands
+
+    commands.add_parsers(sub)
     return parser
 
 
