@@ -180,6 +180,7 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
         kwargs = {k: v for k, v in options.items() if not (k == "method" and "method" not in params)}
         label = f"stage {key!r}" + (f" (method {cls.method})" if getattr(cls, "method", None) else "")
         _check_options(kwargs, params, label, where, ("stages", i, key))
+        _check_common_values(kwargs, label, where, ("stages", i, key))
         try:
             stage = cls.from_config(kwargs)
         except (ConfigError, ValueError, TypeError) as exc:
@@ -203,6 +204,28 @@ def _check_budget(budget, where):
         Budget.coerce(budget)
     except (ConfigError, ValueError, TypeError) as exc:
         raise ConfigError(f"{where('budget')}budget: {exc}") from None
+
+
+#: Options many stages share: name -> (check, what it must be). Checked here so every stage gets them.
+_COMMON_VALUES = {
+    "epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "learning_rate": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 (or null for the default)"),
+    "batch_size": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1 (or null for the default)"),
+}
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _check_common_values(options, label, where, path):
+    for opt, (ok, expected) in _COMMON_VALUES.items():
+        if opt in options and not ok(options[opt]):
+            raise ConfigError(f"{where(*path, opt)}{label}: {opt} must be {expected}, received {options[opt]!r}.")
 
 
 def _check_student(student, where):

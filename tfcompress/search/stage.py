@@ -66,7 +66,19 @@ class SearchStage(Stage):
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
                  reward=None, seed=0, directory=None, learning_rate=None, min_fill=None):
-        Budget.coerce(budget)  # validate early
+        budget_obj = Budget.coerce(budget)  # validate early
+        from tfcompress.search.search import _check_args
+        from tfcompress.search.spaces import FAMILIES
+
+        if not isinstance(family, str) or family not in FAMILIES:
+            raise ConfigError(f"search: family must be one of {', '.join(FAMILIES)}, received {family!r}.")
+        _check_args(max_trials, epochs, oracle, reward, budget_obj, final_epochs)
+        if isinstance(max_trials, bool) or isinstance(epochs, bool) or isinstance(final_epochs, bool):
+            raise ConfigError("search: max_trials, epochs and final_epochs must be integers, not true/false.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ConfigError(f"search: seed must be an integer >= 0, received {seed!r}.")
+        if directory is not None and not isinstance(directory, str):
+            raise ConfigError(f"search: directory must be a path, received {directory!r}.")
         if min_fill is not None and not (isinstance(min_fill, (int, float)) and not isinstance(min_fill, bool)
                                          and 0 < min_fill < 1):
             raise ConfigError(f"search: min_fill must be a number in (0, 1) or None, received {min_fill!r}.")

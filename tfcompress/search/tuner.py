@@ -65,6 +65,13 @@ class _RejectionsAreFree:
     search stops once ``trained_trials`` trials that were not rejected have been started.
     """
 
+    def save(self):
+        """Write ``oracle.json`` atomically (KerasTuner truncates and rewrites it: a kill there left it empty)."""
+        atomic_write(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        atomic_write(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), json.dumps(trial.get_state()))
+
     def reload(self):
         """Reload, but do not run again trials that had finished when the process was killed.
 
@@ -148,6 +155,12 @@ class StudentTuner(base_tuner.BaseTuner):
         self.ran_trial_ids = []
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name,
                          overwrite=overwrite)
+
+    def save(self):
+        """Save the oracle and ``tuner0.json`` atomically (a killed search must leave readable state)."""
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write(self._get_tuner_fname(), json.dumps(self.get_state()))
 
     def _representative(self):
         return self.trainer.data["x_val"][:64]
