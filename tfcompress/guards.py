@@ -96,8 +96,6 @@ def with_nan_guard(callbacks, stage="training", learning_rate=None):
     return callbacks
 
 
-__all__ = ["NanGuard", "with_nan_guard"]
-
 
 def check_teacher(model, what="teacher"):
     """Pre-flight check that a model outputs class scores: one tensor of shape ``[batch, C]`` with ``C >= 2``.
@@ -153,4 +151,4 @@ def check_output_dir(path):
                           "`output:` folder or fix its permissions.") from None
 
 
-__all__ += ["check_teacher", "check_output_dir"]
+__all__ = ["NanGuard", "check_output_dir", "check_teacher", "with_nan_guard"]

@@ -10,11 +10,10 @@ import os
 
 import numpy as np
 import pytest
+from fault_helpers import INPUT_SHAPE, make_data, own_lines, start_cli, write_recipe
 
 from tfcompress._keras import keras
 from tfcompress.cli import main
-
-from fault_helpers import INPUT_SHAPE, make_data, own_lines, start_cli, write_recipe
 
 
 def _npz(tmp, **changes):
@@ -147,7 +146,7 @@ def _no_work_started(output):
     if not os.path.isdir(output):
         return True
     names = os.listdir(output)
-    return not any(n.startswith("stage_") or n.startswith("model.") or n == "state" for n in names)
+    return not any(n.startswith(("stage_", "model.")) or n == "state" for n in names)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -206,7 +205,7 @@ def test_real_subprocesses(cases, files, tmp_path):
         args = ["run", recipe, "--quiet"] + (["--debug"] if case == "debug" else [])
         procs[case] = (start_cli(args, cwd=folder), options["output"])
     for case, (proc, output) in procs.items():
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         lines = own_lines(err)
         if case == "debug":
             assert proc.returncode == 1 and "Traceback" in err and "nope.npz" in err

@@ -118,7 +118,8 @@ def _completed_trials(out):
     done = []
     for root, _, names in os.walk(out):
         if "trial.json" in names:
-            trial = json.loads(open(os.path.join(root, "trial.json")).read())
+            with open(os.path.join(root, "trial.json")) as f:
+                trial = json.load(f)
             if trial.get("status") == "COMPLETED":
                 done.append(trial["trial_id"])
     return sorted(done)

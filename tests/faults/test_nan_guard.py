@@ -81,3 +81,19 @@ def test_pipeline_stops_on_nan_and_exports_nothing(files, tmp_path, capsys):
     out = tmp_path / "out"
     assert not (out / "model.tflite").exists() and not (out / "stage_2_export").exists()
     assert not (out / "state" / "stage_1.keras").exists()  # the diverged model is not saved as finished
+
+
+def test_diverging_search_trials_fail_and_the_run_stops(files, tmp_path, capsys):
+    """Each search trial runs under the guard: diverged trials fail, and with none left the run stops."""
+    from fault_helpers import write_recipe
+
+    from tfcompress.cli import main
+
+    recipe = write_recipe(tmp_path, str(files / "teacher.keras"), str(files / "data.npz"),
+                          extra="learning_rate: 1.0e+30\n",
+                          stages="  - search: {max_trials: 2, epochs: 1, budget: {max_bytes: 200000}}\n")
+    assert main(["run", recipe, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "none of the 2 trials completed" in err and "the training loss became" in err
+    assert not (tmp_path / "out" / "model.tflite").exists()

@@ -1,7 +1,6 @@
 """A search killed just after a trial ended does not train that trial again (KerasTuner 1.4.8 saves it as ongoing)."""
 
 import json
-import os
 
 import keras_tuner
 
@@ -23,10 +22,10 @@ def test_a_trial_saved_as_ongoing_but_completed_is_not_retried(tmp_path):
     oracle.end_trial(trial)
     running = oracle.create_trial("tuner0")  # killed while this one trains
     # what a kill between end_trial's save and its removal from ongoing_trials leaves on disk
-    path = os.path.join(tmp_path, "search", "oracle.json")
-    state = json.loads(open(path).read())
+    path = tmp_path / "search" / "oracle.json"
+    state = json.loads(path.read_text())
     state["ongoing_trials"] = {"tuner0": trial.trial_id, "tuner1": running.trial_id}
-    open(path, "w").write(json.dumps(state))
+    path.write_text(json.dumps(state))
 
     resumed = _oracle(tmp_path)
     resumed.reload()
