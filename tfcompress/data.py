@@ -65,7 +65,7 @@ def make_tabular_data(n_samples=3000, n_features=24, n_classes=5, seed=0):
             "x_test": norm(x_test), "y_test": y_test}
 
 
-def load_npz(path):
+def load_npz(path, require_train=True):
     """Read a data set from an ``.npz`` file and check it (see ``check_dataset``).
 
     Raises:
@@ -79,7 +79,7 @@ def load_npz(path):
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"data file {path!r} is not a readable .npz archive ({exc}). "
                         "Write it with numpy.savez(path, x_train=..., y_train=..., x_val=..., y_val=...).") from None
-    check_dataset(data, source=path)
+    check_dataset(data, source=path, require_train=require_train)
     return data
 
 
@@ -91,7 +91,7 @@ def save_npz(path, data):
         np.savez(tmp, **data)
 
 
-def check_dataset(data, source="data", num_classes=None, input_shape=None):
+def check_dataset(data, source="data", num_classes=None, input_shape=None, require_train=True):
     """Check a data dict: required arrays present, matching lengths, finite inputs, integer-like labels.
 
     Args:
@@ -99,11 +99,14 @@ def check_dataset(data, source="data", num_classes=None, input_shape=None):
         source: how to name the data in messages. Defaults to "data".
         num_classes: if given, labels must be in ``[0, num_classes)`` (or one-hot of that width).
         input_shape: if given, each sample's shape must equal it (batch dimension excluded).
+        require_train: whether ``x_train``/``y_train`` must be present (False for data-free work, which
+            needs only a labelled evaluation set). Defaults to True.
 
     Raises:
         DataError, ShapeError: naming the array and what to do.
     """
-    missing = [k for k in REQUIRED_KEYS if k not in data]
+    required = REQUIRED_KEYS if require_train else tuple(k for k in REQUIRED_KEYS if not k.endswith("_train"))
+    missing = [k for k in required if k not in data]
     if missing:
         raise DataError(f"{source} lacks the arrays {missing}; it has {sorted(data)}. "
                         f"Required: {', '.join(REQUIRED_KEYS)} (optional: {', '.join(OPTIONAL_KEYS)}).")
@@ -172,6 +175,11 @@ def check_labels(y, name="labels", num_classes=None):
 def _real(dtype):
     """Integer or floating dtypes (not bool, complex, text, dates or objects)."""
     return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def calibration_inputs(data):
+    """Inputs that calibrate int8 ranges: the training inputs, or the validation inputs when there are none."""
+    return data["x_train"] if "x_train" in data else data["x_val"]
 
 
 def num_classes_of(y):

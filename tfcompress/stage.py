@@ -23,6 +23,8 @@ class Stage:
     """
 
     name = None
+    #: whether ``apply`` reads the training split (``x_train``/``y_train``); data-free stages say False
+    needs_training_data = True
 
     def get_config(self):
         params = inspect.signature(type(self).__init__).parameters

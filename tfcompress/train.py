@@ -30,7 +30,7 @@ class Trainer:
 
     def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
                  workdir=None):
-        check_dataset(data)
+        check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
         self.data = data
         self.teacher = teacher
         self.batch_size = batch_size
@@ -42,11 +42,11 @@ class Trainer:
 
     @property
     def input_shape(self):
-        return tuple(np.asarray(self.data["x_train"]).shape[1:])
+        return tuple(np.asarray(self.data["x_val"]).shape[1:])
 
     @property
     def num_classes(self):
-        return num_classes_of(self.data["y_train"])
+        return num_classes_of(self.data["y_val"])
 
     def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True):
         """Train ``model`` in place for ``epochs``; return the Keras history dict.

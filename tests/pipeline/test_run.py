@@ -86,3 +86,22 @@ def test_run_resumes_after_interruption_and_writes_the_report(workspace, monkeyp
     # a different recipe does not reuse this state
     other = RunState(str(out), "another-recipe")
     assert other.load() == 0 and other.restarted
+
+
+def test_data_free_pipeline_runs_without_training_data(workspace):
+    root, teacher_path, data = workspace
+    np.savez(root / "eval_only.npz", x_val=data["x_val"], y_val=data["y_val"], x_test=data["x_test"],
+             y_test=data["y_test"])
+    student = {"family": "mlp", "units": [8]}
+    stages = [{"distill": {"data_free": True, "epochs": 1, "steps_per_epoch": 3, "batch_size": 16,
+                           "input_range": None}},
+              {"quantize": {"method": "ptq"}}]
+    pipe = Pipeline(stages, teacher=teacher_path, student=student, data=str(root / "eval_only.npz"),
+                    output=str(root / "out_free"), latency_runs=5)
+    report = pipe.run(verbose=0)
+    assert os.path.exists(root / "out_free" / "model.tflite")
+    assert report["stages"][0]["stage"] == "distill"
+
+    with pytest.raises(Exception, match="trains on x_train"):
+        Pipeline([{"prune": {"sparsity": 0.5}}], teacher=teacher_path, data=str(root / "eval_only.npz"),
+                 output=str(root / "out_needs_train")).run(verbose=0)

@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from tfcompress.data import calibration_inputs
 from tfcompress.errors import ConfigError
 from tfcompress.export import FORMATS, export_tflite
 from tfcompress.stage import Stage, register_stage
@@ -27,6 +28,7 @@ class ExportStage(Stage):
     """
 
     name = "export"
+    needs_training_data = False  # int8 calibrates on x_val when there is no x_train
 
     def __init__(self, format="int8", c_array=False, num_samples=300):  # noqa: A002 (recipe key)
         if format not in FORMATS:
@@ -48,7 +50,7 @@ class ExportStage(Stage):
         path = os.path.join(workdir, "model.tflite")
         data = trainer.data
         split = "test" if "x_test" in data else "val"
-        rep = np.asarray(data["x_train"])[: self.num_samples]
+        rep = np.asarray(calibration_inputs(data))[: self.num_samples]
         eval_data = (data[f"x_{split}"], data[f"y_{split}"])
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,
                              stages=list(self.stage_configs), num_samples=self.num_samples,

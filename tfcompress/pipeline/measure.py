@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from tfcompress.data import calibration_inputs
+
 
 def eval_split(data):
     """The held-out split used for measurements: ``"test"`` if the data have one, else ``"val"``."""
@@ -33,7 +35,7 @@ def measure_model(model, data, fmt="int8", num_samples=300, latency_runs=200, nu
     from tfcompress.export import convert
 
     start = time.perf_counter()
-    rep = np.asarray(data["x_train"])[:num_samples]
+    rep = np.asarray(calibration_inputs(data))[:num_samples]
     flat = convert(model, format=fmt, representative_data=rep, num_samples=num_samples)
     out = measure_file(flat, data, fmt=fmt, params=int(model.count_params()), latency_runs=latency_runs,
                        num_threads=num_threads)

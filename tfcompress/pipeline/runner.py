@@ -28,14 +28,19 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     run_start = time.perf_counter()
     check_output_dir(output_dir)
     _remove_stale_tmp(output_dir)
-    data = load_npz(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else data
-    check_dataset(data)
+    needs_train = [s for s in pipeline.stages if s.needs_training_data]
+    data = load_npz(os.fspath(data), require_train=False) if isinstance(data, (str, os.PathLike)) else data
+    check_dataset(data, require_train=False)
+    if needs_train and "x_train" not in data:
+        raise ConfigError(f"stage {needs_train[0].name!r} trains on x_train/y_train, which the data lack; give "
+                          "them, or use only stages that need no training data (distill: {data_free: true}, "
+                          "quantize: {method: ptq}, export).")
     teacher = _load(pipeline.teacher, "teacher", unsafe_load)
     if teacher is None:
         raise ConfigError("the pipeline has no teacher: give a trained tf_keras model or the path of a saved one.")
     check_teacher(teacher)
     check_dataset(data, source="data", input_shape=tuple(teacher.input_shape[1:]),
-                  num_classes=int(teacher.output_shape[-1]))
+                  num_classes=int(teacher.output_shape[-1]), require_train=False)
     runs = pipeline.latency_runs
     stages = pipeline.stages
     n = len(stages)
@@ -170,7 +175,7 @@ def _student(spec, data, unsafe):
         if isinstance(value, list):
             options[key] = tuple(value)
     builder = models.build_cnn if spec.get("family") == "cnn" else models.build_mlp
-    return builder(tuple(np.asarray(data["x_train"]).shape[1:]), num_classes_of(data["y_train"]), **options)
+    return builder(tuple(np.asarray(data["x_val"]).shape[1:]), num_classes_of(data["y_val"]), **options)
 
 
 def _row(i, stage, entry, before, after, elapsed, report):

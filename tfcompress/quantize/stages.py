@@ -132,6 +132,7 @@ class PostTrainingQuantization(Stage):
     name = "quantize"
     method = "ptq"
     default_method = False
+    needs_training_data = False
 
     def __init__(self):
         pass
