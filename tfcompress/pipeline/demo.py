@@ -13,6 +13,7 @@ import os
 import time
 
 from tfcompress.pipeline.files import copy_file, save_model, write_text
+from tfcompress.pipeline.defaults import default_stages
 from tfcompress.pipeline.recipe import to_yaml
 
 #: Teacher and recipe of the full demo and of ``--quick`` (a smoke test, under a minute).
@@ -21,7 +22,8 @@ TEACHER = {"full": {"filters": (32, 64, 128), "dense_units": 128, "epochs": 30},
 
 
 def demo_stages(teacher_int8_bytes, quick=False):
-    """The demo's stages as recipe entries; the search budget is a tenth of the teacher's int8 size.
+    """The demo's stages as recipe entries: the default pipeline (``tfcompress.pipeline.defaults``) under a
+    budget of a tenth of the teacher's int8 size, with magnitude pruning and prune-preserving QAT.
 
     Pruning leaves only the first conv dense (the searched student may have no other hidden layer, and
     a stage with nothing to prune is an error). The quick recipe is a smoke test: its teacher is already
@@ -35,14 +37,11 @@ def demo_stages(teacher_int8_bytes, quick=False):
             {"quantize": {"method": "qat", "epochs": 1}},
             {"export": {"format": "int8"}},
         ]
-    return [
-        {"search": {"family": "cnn", "max_trials": 6, "epochs": 3,
-                    "budget": {"max_bytes": int(teacher_int8_bytes // 10)}}},
-        {"distill": {"epochs": 30}},
-        {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 3, "exclude": ["first_conv"]}},
-        {"quantize": {"method": "qat", "epochs": 2}},
-        {"export": {"format": "int8"}},
-    ]
+    stages = default_stages({"max_bytes": int(teacher_int8_bytes // 10)})
+    # the default pipeline, plus magnitude pruning before QAT; prune-preserving QAT keeps the zeros
+    stages.insert(2, {"prune": {"method": "magnitude", "sparsity": 0.5, "epochs": 3, "exclude": ["first_conv"]}})
+    stages[3] = {"quantize": dict(stages[3]["quantize"], method="pqat")}
+    return stages
 
 
 def run_demo(output="tfcompress_demo", quick=False, verbose=1, log=None):
