@@ -122,3 +122,14 @@ def test_data_free_flag_selects_the_data_free_distill_stage():
     assert isinstance(_as_stage({"distill": {"data_free": True, "epochs": 1}}), DataFreeDistill)
     assert isinstance(_as_stage({"distill": {"data_free": False}}), Distill)
     assert type(_as_stage({"distill": {}})) is Distill
+
+
+def test_get_config_keeps_paths_and_student_specs_but_not_in_memory_data():
+    import numpy as np
+
+    from tfcompress.pipeline import Pipeline
+
+    data = {"x_train": np.zeros((4, 3)), "y_train": np.zeros(4), "x_val": np.zeros((2, 3)), "y_val": np.zeros(2)}
+    config = Pipeline([{"distill": {}}], teacher="t.keras", student={"family": "mlp"}, data=data).get_config()
+    assert "data" not in config
+    assert config["teacher"] == "t.keras" and config["student"] == {"family": "mlp"}

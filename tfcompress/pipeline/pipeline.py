@@ -71,11 +71,13 @@ class Pipeline:
 
     # -- configuration ---------------------------------------------------------------------------
     def get_config(self):
-        """The pipeline as a recipe dict (models given as objects rather than paths are left out)."""
+        """The pipeline as a recipe dict (models and data given as objects rather than paths are left out)."""
         config = {}
         for key in ("teacher", "data", "output", "student"):
             value = getattr(self, key)
-            if isinstance(value, (str, dict)):
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if isinstance(value, str) or (key == "student" and isinstance(value, dict)):  # a student spec
                 config[key] = value
         config.update(seed=self.seed, batch_size=self.batch_size, learning_rate=self.learning_rate,
                       latency_runs=self.latency_runs)
