@@ -13,6 +13,7 @@ import numpy as np
 from tfcompress.data import calibration_inputs
 from tfcompress.errors import ConfigError
 from tfcompress.export import FORMATS, export_tflite
+from tfcompress.pipeline.measure import eval_split
 from tfcompress.stage import Stage, register_stage
 
 
@@ -49,7 +50,7 @@ class ExportStage(Stage):
         os.makedirs(workdir, exist_ok=True)
         path = os.path.join(workdir, "model.tflite")
         data = trainer.data
-        split = "test" if "x_test" in data else "val"
+        split = eval_split(data)
         rep = np.asarray(calibration_inputs(data))[: self.num_samples]
         eval_data = (data[f"x_{split}"], data[f"y_{split}"])
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,

@@ -71,6 +71,27 @@ def measure_file(flat, data, fmt="int8", params=None, latency_runs=200, num_thre
     return out
 
 
+def from_card(card, data, fmt="int8", params=None):
+    """The measurements of an exported file taken from its model card (the exporter already evaluated and timed
+    it on ``eval_split(data)``), in the keys of ``measure_file``; None when the card lacks accuracy or latency."""
+    accuracy, latency = card.get("accuracy") or {}, card.get("latency") or {}
+    if accuracy.get("tflite") is None or latency.get("median_us") is None:
+        return None
+    split = eval_split(data)
+    return {
+        "format": fmt,
+        "params": params if params is not None else card.get("params"),
+        "tflite_bytes": int(card["file"]["bytes"]),
+        "gzip_bytes": int(card["file"]["gzip_bytes"]),
+        "sparsity": _float(card.get("sparsity")),
+        "accuracy": float(accuracy["tflite"]),
+        "split": split,
+        "eval_samples": int(len(data[f"y_{split}"])),
+        "latency_median_us": float(latency["median_us"]),
+        "latency": {k: _jsonable(v) for k, v in latency.items()},
+    }
+
+
 def ratios(reference, current):
     """Compression ratio, speed-up ratio and accuracy drop of ``current`` against ``reference``.
 

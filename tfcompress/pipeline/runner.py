@@ -10,7 +10,7 @@ import numpy as np
 
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.pipeline.files import copy_file
-from tfcompress.pipeline.measure import measure_file, measure_model
+from tfcompress.pipeline.measure import from_card, measure_file, measure_model
 from tfcompress.pipeline.recipe import DISTILL_STAGES
 from tfcompress.pipeline.state import fingerprint, RunState, load_model, recipe_hash
 
@@ -108,8 +108,9 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         has_student = has_student or stage.name == "search"
         if stage.name == "export":
             export_dir = workdir
-            after = measure_file(os.path.join(workdir, "model.tflite"), data, fmt=stage.format,
-                                 params=int(new.count_params()), latency_runs=runs)
+            after = from_card(stage.report["card"], data, fmt=stage.format, params=int(new.count_params())) or \
+                measure_file(os.path.join(workdir, "model.tflite"), data, fmt=stage.format,
+                             params=int(new.count_params()), latency_runs=runs)
         else:
             after = measure_model(new, data, "int8", latency_runs=runs)
         report = _jsonable(stage.report)
