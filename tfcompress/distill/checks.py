@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tfcompress._keras import keras
+from tfcompress._keras import keras, tf
 from tfcompress.data import check_labels
 from tfcompress.errors import ModelError, ShapeError
 
@@ -46,6 +46,13 @@ def output_kind(model):
     if act is not None and getattr(act, "__name__", "") == "softmax":
         return "probabilities"
     return "logits"
+
+
+def to_logits(outputs, kind):
+    """Logits from a model's outputs; ``kind="probabilities"`` takes the log (same softened distributions)."""
+    if kind == "probabilities":
+        return tf.math.log(tf.clip_by_value(outputs, 1e-30, 1.0))
+    return outputs
 
 
 def check_inputs_and_labels(x, y, model):

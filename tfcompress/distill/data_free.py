@@ -15,8 +15,9 @@ import time
 
 from tfcompress._keras import keras, tf
 from tfcompress.distill import defaults, losses as kd_losses
-from tfcompress.distill.checks import check_pair, output_kind
-from tfcompress.distill.generator import GeneratorObjective, build_generator, check_input_range, to_logits
+from tfcompress.distill.checks import check_pair, output_kind, to_logits
+from tfcompress.distill.distiller import tracked_metrics
+from tfcompress.distill.generator import GeneratorObjective, build_generator, check_input_range
 from tfcompress.stage import Stage, register_stage
 from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
@@ -160,12 +161,7 @@ class DataFreeDistiller(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
         return cls(**config)
 
-    @property
-    def metrics(self):
-        metrics = list(self._trackers.values())
-        if self.compiled_metrics is not None:
-            metrics += self.compiled_metrics.metrics
-        return metrics
+    metrics = property(tracked_metrics)
 
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)

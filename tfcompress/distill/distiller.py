@@ -10,17 +10,19 @@ import numpy as np
 
 from tfcompress._keras import keras, tf
 from tfcompress.distill import defaults, losses as kd_losses
-from tfcompress.distill.checks import check_inputs_and_labels, check_pair, output_kind
+from tfcompress.distill.checks import check_inputs_and_labels, check_pair, output_kind, to_logits
 from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
 
 TEACHER_KEY = "__tfcompress_teacher_logits__"
 
 
-def _to_logits(outputs, kind):
-    if kind == "probabilities":
-        return tf.math.log(tf.clip_by_value(outputs, 1e-30, 1.0))
-    return outputs
+def tracked_metrics(model):
+    """A distiller's metrics: its loss trackers, then the compiled metrics of the student's predictions."""
+    metrics = list(model._trackers.values())
+    if model.compiled_metrics is not None:
+        metrics += model.compiled_metrics.metrics
+    return metrics
 
 
 @keras.utils.register_keras_serializable(package="tfcompress")
@@ -135,17 +137,12 @@ class Distiller(keras.Model):
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
-    @property
-    def metrics(self):
-        metrics = list(self._trackers.values())
-        if self.compiled_metrics is not None:
-            metrics += self.compiled_metrics.metrics
-        return metrics
+    metrics = property(tracked_metrics)
 
     def _teacher_logits(self, x, y):
         if isinstance(y, dict) and TEACHER_KEY in y:
             return y["labels"], y[TEACHER_KEY]
-        return y, _to_logits(self.teacher(x, training=False), self._teacher_kind)
+        return y, to_logits(self.teacher(x, training=False), self._teacher_kind)
 
     def _hard_loss(self, y, student_out):
         if self.student_loss_fn is not None:
@@ -167,7 +164,7 @@ class Distiller(keras.Model):
     def compute_losses(self, x, y, sample_weight, training):
         y, t_logits = self._teacher_logits(x, y)
         s_out = self.student(x, training=training)
-        s_logits = _to_logits(s_out, self._student_kind)
+        s_logits = to_logits(s_out, self._student_kind)
         t_logits = tf.stop_gradient(tf.cast(t_logits, s_logits.dtype))
         hard = self._weighted_mean(self._hard_loss(y, s_out), sample_weight)
         soft = self._weighted_mean(self.distillation_loss_fn(t_logits, s_logits, y), sample_weight)

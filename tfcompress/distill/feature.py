@@ -1,7 +1,8 @@
 """Feature distillation: student layers learn to match teacher layers (FitNets-style hints)."""
 
 from tfcompress._keras import keras, tf
-from tfcompress.distill.distiller import Distiller, _to_logits
+from tfcompress.distill.checks import to_logits
+from tfcompress.distill.distiller import Distiller
 from tfcompress.errors import ConfigError, ModelError, ShapeError
 
 
@@ -79,8 +80,8 @@ class FeatureDistiller(Distiller):
     def compute_losses(self, x, y, sample_weight, training):
         s_out, *s_feats = self._student_taps(x, training=training)
         t_out, *t_feats = self._teacher_taps(x, training=False)
-        s_logits = _to_logits(s_out, self._student_kind)
-        t_logits = tf.stop_gradient(_to_logits(t_out, self._teacher_kind))
+        s_logits = to_logits(s_out, self._student_kind)
+        t_logits = tf.stop_gradient(to_logits(t_out, self._teacher_kind))
         hard = self._weighted_mean(self._hard_loss(y, s_out), sample_weight)
         soft = self._weighted_mean(self.distillation_loss_fn(t_logits, s_logits, y), sample_weight)
         hints = []

@@ -12,6 +12,7 @@ BatchNorm-statistics term.
 """
 
 from tfcompress._keras import keras, tf
+from tfcompress.distill.checks import to_logits
 from tfcompress.errors import ConfigError, ModelError
 
 
@@ -102,13 +103,6 @@ def build_generator(output_shape, latent_dim=64, filters=64, input_range=(0.0, 1
     return keras.Model(z, outputs, name=name)
 
 
-def to_logits(outputs, kind):
-    """Logits from a model's outputs; ``kind="probabilities"`` takes the log (same softened distributions)."""
-    if kind == "probabilities":
-        return tf.math.log(tf.clip_by_value(outputs, 1e-30, 1.0))
-    return outputs
-
-
 def _feature_tensor(teacher, feature_layer):
     """The teacher's penultimate features: ``feature_layer``'s output, or the input of its last Dense/Conv."""
     if feature_layer is not None:
@@ -178,4 +172,4 @@ class GeneratorObjective:
         return terms, t_logits
 
 
-__all__ = ["build_generator", "check_input_range", "GeneratorObjective", "to_logits"]
+__all__ = ["build_generator", "check_input_range", "GeneratorObjective"]

@@ -9,7 +9,6 @@ from tfcompress.distill import defaults
 from tfcompress.distill.distiller import Distiller
 from tfcompress.distill.feature import FeatureDistiller
 from tfcompress.distill.losses import _LOSSES
-from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
 from tfcompress.stage import Stage, register_stage
@@ -131,7 +130,8 @@ class Distill(Stage):
             x, y, fit_batch = data["x_train"], data["y_train"], batch_size
         else:
             x, y, fit_batch = shifted_batches(data["x_train"], data["y_train"], batch_size), None, None
-        callbacks = with_nan_guard([CosineDecay()], getattr(trainer, "stage", self.name), lr)
+        # Distiller.fit adds the per-step cosine decay itself (compile's lr_schedule="cosine")
+        callbacks = with_nan_guard([], getattr(trainer, "stage", self.name), lr)
         distiller.fit(x, y, batch_size=fit_batch, epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]),
                       verbose=trainer.verbose, callbacks=callbacks)
         self._report = {"epochs": self.epochs, "augment": augment, "val_accuracy_before": before,
