@@ -6,6 +6,7 @@ import numpy as np
 
 from tfcompress._keras import keras
 from tfcompress.distill import defaults
+from tfcompress.distill.augment import augmented_batches, shifted_batches  # noqa: F401 (shifted_batches re-exported)
 from tfcompress.distill.distiller import Distiller
 from tfcompress.distill.feature import FeatureDistiller
 from tfcompress.distill.losses import _LOSSES
@@ -45,30 +46,6 @@ def _check_number(name, value, low=None, high=None, strict=False, integer=False)
 AUGMENTS = (None, "shift", "auto")
 
 
-def shifted_batches(x, y, batch_size, seed=None):
-    """A ``tf.data`` pipeline of shuffled batches whose images are shifted at random (zero fill).
-
-    Each image moves by up to ``max(1, size // 8)`` pixels along each axis (pad, then random crop).
-
-    Raises:
-        ConfigError: the inputs are not images ``(n, height, width, channels)``.
-    """
-    from tfcompress._keras import tf
-
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ConfigError(f"distill augment 'shift' needs image inputs (n, height, width, channels), received "
-                          f"shape {x.shape}. Fix: use augment: null for vector inputs.")
-    ph, pw = max(1, x.shape[1] // 8), max(1, x.shape[2] // 8)
-
-    def shift(image, label):
-        padded = tf.pad(image, [[ph, ph], [pw, pw], [0, 0]])
-        return tf.image.random_crop(padded, tf.shape(image)), label
-
-    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y))).shuffle(len(x), seed=seed)
-    return ds.map(shift, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
-
-
 @register_stage
 class Distill(Stage):
     """Distil the current student from the teacher (logit KD).
@@ -85,16 +62,21 @@ class Distill(Stage):
             one pixel, zero fill), the same input given to teacher and student (teacher outputs are then
             computed per batch, not cached). Images only (rank-3 inputs). ``"auto"``: ``"shift"`` for image
             inputs, None otherwise. Defaults to None.
+        mixup: the ``a`` of Beta(a, a) for mixup of inputs within a batch (``tfcompress.distill.augment``),
+            teacher and student seeing the same blended input; 0 turns it off. Works for images and vectors.
+            Defaults to 0.
     """
 
     name = "distill"
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
-                 learning_rate=None, batch_size=None, augment=None):
+                 learning_rate=None, batch_size=None, augment=None, mixup=0.0):
         if augment not in AUGMENTS:
             raise ConfigError(f"distill: augment must be one of {', '.join(map(repr, AUGMENTS))}, received "
                               f"{augment!r}.")
         self.augment = augment
+        _check_number("mixup", mixup, low=0)
+        self.mixup = mixup
         _check_number("epochs", epochs, low=0, integer=True)
         _check_number("temperature", temperature, low=0, strict=True)
         _check_number("alpha", alpha, low=0, high=1)
@@ -126,15 +108,17 @@ class Distill(Stage):
         augment = self.augment
         if augment == "auto":
             augment = "shift" if np.ndim(data["x_train"]) == 4 else None
-        if augment is None:
+        if augment is None and not self.mixup:
             x, y, fit_batch = data["x_train"], data["y_train"], batch_size
         else:
-            x, y, fit_batch = shifted_batches(data["x_train"], data["y_train"], batch_size), None, None
+            x, y, fit_batch = augmented_batches(data["x_train"], data["y_train"], batch_size,
+                                                shift=augment == "shift", mixup=self.mixup), None, None
         # Distiller.fit adds the per-step cosine decay itself (compile's lr_schedule="cosine")
         callbacks = with_nan_guard([], getattr(trainer, "stage", self.name), lr)
         distiller.fit(x, y, batch_size=fit_batch, epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]),
                       verbose=trainer.verbose, callbacks=callbacks)
-        self._report = {"epochs": self.epochs, "augment": augment, "val_accuracy_before": before,
+        self._report = {"epochs": self.epochs, "augment": augment, "mixup": self.mixup,
+                        "val_accuracy_before": before,
                         "val_accuracy_after": trainer.evaluate(model), "seconds": round(time.time() - start, 1)}
         return model
 
@@ -154,9 +138,10 @@ class FeatureDistill(Distill):
 
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
                  temperature=defaults.TEMPERATURE,
-                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None):
+                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None,
+                 mixup=0.0):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
-                         learning_rate=learning_rate, batch_size=batch_size, augment=augment)
+                         learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup)
         self.layer_pairs = layer_pairs
         self.feature_weight = feature_weight
 
