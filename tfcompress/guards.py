@@ -39,12 +39,15 @@ class NanGuard(keras.callbacks.Callback):
     Args:
         stage: how to name the training in the message (e.g. ``"stage 2 (prune)"``). Defaults to "training".
         learning_rate: the learning rate in use, quoted in the advice. Defaults to None.
+        monitor: the logged losses to watch (models that log no ``loss``, such as
+            ``tfcompress.DataFreeDistiller``, name theirs). Defaults to ``("loss",)``.
     """
 
-    def __init__(self, stage="training", learning_rate=None):
+    def __init__(self, stage="training", learning_rate=None, monitor=("loss",)):
         super().__init__()
         self.stage = stage
         self.learning_rate = learning_rate
+        self.monitor = tuple(monitor)
         self._good = None
         self._good_epoch = 0
         self._epoch = 0
@@ -56,19 +59,21 @@ class NanGuard(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def _check(self, logs, batch):
+        for key in self.monitor:
+            loss = (logs or {}).get(key)
+            if loss is not None and not _finite(loss):
+                self._fail(key, float(np.asarray(loss)), batch)
+
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not _finite(loss):
-            self._fail(float(np.asarray(loss)), batch)
+        self._check(logs, batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not _finite(loss):
-            self._fail(float(np.asarray(loss)), None)
+        self._check(logs, None)
         self._good = self.model.get_weights()
         self._good_epoch = epoch + 1
 
-    def _fail(self, loss, batch):
+    def _fail(self, key, loss, batch):
         self.model.stop_training = True
         if self._good is not None:
             self.model.set_weights(self._good)
@@ -76,7 +81,8 @@ class NanGuard(keras.callbacks.Callback):
         kept = (f"the weights after epoch {self._good_epoch} were restored" if self._good_epoch
                 else "the weights from before training were restored")
         lr = f" (now {self.learning_rate:g})" if isinstance(self.learning_rate, (int, float)) else ""
-        raise TrainingError(f"{self.stage}: the training loss became {loss} at {where}; training stopped and "
+        what = "the training loss" if key == "loss" else f"the training's {key}"
+        raise TrainingError(f"{self.stage}: {what} became {loss} at {where}; training stopped and "
                             f"{kept}, nothing was exported. Lower the learning rate{lr}, e.g. by 10x, or check "
                             "the data for extreme values.")
 
@@ -88,13 +94,12 @@ def _finite(value):
         return True  # not a number: nothing to judge
 
 
-def with_nan_guard(callbacks, stage="training", learning_rate=None):
-    """``callbacks`` (a list or None) plus a ``NanGuard``, unless one is already there."""
+def with_nan_guard(callbacks, stage="training", learning_rate=None, monitor=("loss",)):
+    """``callbacks`` (a list or None) plus a ``NanGuard`` watching ``monitor``, unless one is already there."""
     callbacks = list(callbacks or [])
     if not any(isinstance(c, NanGuard) for c in callbacks):
-        callbacks.append(NanGuard(stage, learning_rate))
+        callbacks.append(NanGuard(stage, learning_rate, monitor))
     return callbacks
-
 
 
 def check_teacher(model, what="teacher"):

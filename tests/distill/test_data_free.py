@@ -202,3 +202,18 @@ def test_stage_needs_teacher_and_student(digits_teacher):
     trainer.teacher = digits_teacher
     with pytest.raises(ConfigError, match="needs a student"):
         DataFreeDistill().apply(digits_teacher, trainer)
+
+
+def test_stage_stops_on_a_diverging_loss(digits, digits_teacher):
+    """A learning rate that blows the student up ends in TrainingError naming the stage, not in a NaN model."""
+    from tfcompress.errors import TrainingError
+
+    trainer = Trainer(digits, teacher=digits_teacher)
+    trainer.stage = "stage 2 (distill)"
+    student = _student()
+    initial = [w.copy() for w in student.get_weights()]
+    stage = DataFreeDistill(epochs=2, steps_per_epoch=5, batch_size=16, latent_dim=8, learning_rate=1e30)
+    with pytest.raises(TrainingError, match=r"^stage 2 \(distill\): the training's \w+_loss became nan"):
+        stage.apply(student, trainer)
+    for before, after in zip(initial, student.get_weights()):
+        np.testing.assert_array_equal(before, after)  # the weights from before training are back

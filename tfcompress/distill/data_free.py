@@ -18,9 +18,10 @@ from tfcompress.distill import defaults, losses as kd_losses
 from tfcompress.distill.checks import check_pair, output_kind, to_logits
 from tfcompress.distill.distiller import tracked_metrics
 from tfcompress.distill.generator import GeneratorObjective, build_generator, check_input_range
-from tfcompress.stage import Stage, register_stage
 from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
+from tfcompress.guards import with_nan_guard
+from tfcompress.stage import Stage, register_stage
 
 GENERATOR_TERMS = ("one_hot_loss", "activation_loss", "entropy_loss", "bn_loss", "adversarial_loss")
 
@@ -306,8 +307,10 @@ class DataFreeDistill(Stage):
                     generator_optimizer=keras.optimizers.Adam(self.generator_learning_rate))
         logs = {}
         if self.epochs:
+            guard = with_nan_guard([], getattr(trainer, "stage", "distill (data_free)"), lr,
+                                   monitor=("generator_loss", "distillation_loss"))
             history = dfd.fit(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
-                              verbose=getattr(trainer, "verbose", 0))
+                              verbose=getattr(trainer, "verbose", 0), callbacks=guard)
             logs = {k: round(float(v[-1]), 5) for k, v in history.history.items()}
         self._report = {
             "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch,
