@@ -78,3 +78,8 @@ def test_demo_quick(tmp_path, capsys, monkeypatch):
     # a working model: above chance (10 classes) even this small; the searched student varies with the search space
     assert report["summary"]["final_accuracy"] > 0.15
     assert "search_pareto.png" in report["files"]["plots"]
+    budget = report["summary"]["budget"]  # the demo's budget is checked against the final file
+    assert budget["limits"] == report["recipe"]["stages"][0]["search"]["budget"]
+    assert budget["met"] == (report["summary"]["final_bytes"] <= budget["limits"]["max_bytes"])
+    assert "budget met: " in screen or "budget NOT met: " in screen
+    assert "**Budget:** " in (out / "report.md").read_text()

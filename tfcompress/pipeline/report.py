@@ -38,6 +38,9 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
         "final_format": final.get("format"),
         "split": final.get("split"),
     })
+    budget = budget_check(config, final)
+    if budget is not None:
+        summary["budget"] = budget
     report = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "elapsed_s": elapsed_s,
@@ -62,6 +65,40 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
     write_json(os.path.join(output_dir, "report.json"), report)
     write_text(os.path.join(output_dir, "report.md"), markdown(report))
     return report
+
+
+#: Budget keys and the measured value of the final file each limits.
+_BUDGET_KEYS = {"max_bytes": "tflite_bytes", "max_params": "params", "max_latency_us": "latency_median_us"}
+
+
+def budget_check(config, final):
+    """Whether the final file meets the run's budget (the recipe's ``budget``, else the search stage's).
+
+    Returns:
+        None without a budget; else ``{"limits": {...}, "checks": [{"key", "limit", "value", "met"}], "met"}``.
+        A limit whose value was not measured counts as not met.
+    """
+    budget = (config or {}).get("budget")
+    for entry in (config or {}).get("stages") or []:
+        if budget is None and isinstance(entry, dict) and isinstance(entry.get("search"), dict):
+            budget = entry["search"].get("budget")
+    if not isinstance(budget, dict):
+        return None
+    checks = []
+    for key, measured in _BUDGET_KEYS.items():
+        if budget.get(key) is not None:
+            value = final.get(measured)
+            checks.append({"key": key, "limit": budget[key], "value": value,
+                           "met": value is not None and value <= budget[key]})
+    return {"limits": dict(budget), "checks": checks, "met": all(c["met"] for c in checks)}
+
+
+def budget_line(budget):
+    """One sentence on the budget check (for ``report.md`` and the command's last lines)."""
+    units = {"max_bytes": "B", "max_params": "params", "max_latency_us": "µs"}
+    parts = [f"{_num(c['value'])} {units[c['key']]} {'≤' if c['met'] else '>'} {_num(c['limit'])} ({c['key']})"
+             for c in budget["checks"]]
+    return ("met: " if budget["met"] else "NOT met: ") + "; ".join(parts)
 
 
 def versions():
@@ -177,6 +214,8 @@ def markdown(report):
         f"smaller, speed-up {_num(s.get('speedup_ratio_vs_int8_teacher'), '{:.2f}×')}, accuracy drop "
         f"{_pp(s.get('accuracy_drop_vs_int8_teacher'))}.")
     lines.append("")
+    if s.get("budget"):
+        lines += [f"**Budget:** {budget_line(s['budget'])}.", ""]
     lines.append(f"Every number is measured on a converted `.tflite` file: accuracy on the {split} split, latency as "
                  f"the median of {meas['latency_runs']} runs in `{meas['interpreter']}` with "
                  f"{meas['num_threads']} thread on {meas['machine']} (default delegate). A speed-up below 1× "
@@ -218,4 +257,4 @@ def _stage_name(row):
     return f"{row['stage']} ({row['method']})" if row.get("method") else row["stage"]
 
 
-__all__ = ["write_report", "markdown", "plot_accuracy_vs_size", "versions"]
+__all__ = ["write_report", "markdown", "plot_accuracy_vs_size", "versions", "budget_check", "budget_line"]

@@ -20,7 +20,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     from tfcompress._keras import keras
     from tfcompress.data import check_dataset, load_npz
     from tfcompress.pipeline.pipeline import stage_entry
-    from tfcompress.pipeline.report import write_report
+    from tfcompress.pipeline.report import budget_line, write_report
     from tfcompress.train import Trainer
 
     from tfcompress.guards import check_output_dir, check_teacher
@@ -131,6 +131,8 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     log(f"done in {report['elapsed_s']:.0f} s: {_ratio(summary.get('compression_ratio'))} smaller, "
         f"speed-up {_ratio(summary.get('speedup_ratio'))}, accuracy drop "
         f"{_pp(summary.get('accuracy_drop'))}; wrote {os.path.join(output_dir, 'report.md')}")
+    if summary.get("budget"):
+        log(f"budget {budget_line(summary['budget'])}")
     return report
 
 
