@@ -11,7 +11,9 @@ wrappers stripped) and records what it did in ``self.report`` (a JSON-able
 dict).
 """
 
+import difflib
 import inspect
+import math
 
 from tfcompress.errors import ConfigError
 
@@ -50,6 +52,111 @@ class Stage:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+# ---------------------------------------------------------------- option checks for stage constructors
+# Each raises ``ConfigError("<stage>: <option> must be <what>, received <value>.")``, so a bad option is refused
+# when the stage is built (also by ``from_config``, which the recipe reader calls before anything trains).
+
+
+def stage_label(stage):
+    """How messages name a stage (class or instance): ``"prune (magnitude)"``, or ``"export"`` without a method."""
+    cls = stage if isinstance(stage, type) else type(stage)
+    method = getattr(cls, "method", None)
+    return f"{cls.name} ({method})" if method else str(cls.name)
+
+
+def is_number(value, integer=False):
+    """A finite int or float (an int if ``integer``); booleans are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        return False
+    return math.isfinite(value)
+
+
+def _bounds(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""
+
+
+def check_number(stage, option, value, low=None, high=None, low_open=False, high_open=False, integer=False,
+                 none=None, what=None):
+    """Raise ConfigError unless ``value`` is a finite number (an int if ``integer``; never a bool) within the bounds.
+
+    Args:
+        stage: the stage (class or instance) or its label, for the message.
+        option: the option's name.
+        value: the value received.
+        low, high: bounds (None for none); ``low_open`` / ``high_open`` exclude them.
+        integer: require an ``int``. Defaults to False.
+        none: when given, None is accepted too and this text says what it means (e.g. "the trainer's").
+        what: the description of a valid value in the message, instead of one built from the bounds.
+
+    Returns:
+        ``value``.
+    """
+    if none is not None and value is None:
+        return value
+    ok = is_number(value, integer)
+    ok = ok and (low is None or (value > low if low_open else value >= low))
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        if what is None:
+            what = ("an integer" if integer else "a number") + _bounds(low, high, low_open, high_open)
+            if none is not None:
+                what += f" (or null for {none})"
+        refuse_option(stage, option, what, value)
+    return value
+
+
+def check_choice(stage, option, value, choices):
+    """Raise ConfigError (with a spelling hint) unless ``value`` is one of ``choices`` (strings, or None)."""
+    if not any(value is c or (isinstance(value, str) and isinstance(c, str) and value == c) for c in choices):
+        listed = ", ".join("null" if c is None else repr(c) for c in choices)
+        close = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6) \
+            if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        refuse_option(stage, option, f"one of {listed}", value, hint)
+    return value
+
+
+def check_flag(stage, option, value):
+    """Raise ConfigError unless ``value`` is True or False (a string such as "no" would count as true)."""
+    if not isinstance(value, bool):
+        refuse_option(stage, option, "true or false", value)
+    return value
+
+
+def check_names(stage, option, value, what="a list of layer names", allow_str=False):
+    """Raise ConfigError unless ``value`` is None or a list, tuple or set of strings (or a string if ``allow_str``)."""
+    if value is None or (allow_str and isinstance(value, str)):
+        return value
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in value):
+        refuse_option(stage, option, f"{what} (or null)", value)
+    return value
+
+
+def check_layer_map(stage, option, value, what, **number):
+    """Raise ConfigError unless ``value`` is None or a mapping layer name -> number (``check_number(**number)``)."""
+    if value is None:
+        return value
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        refuse_option(stage, option, f"a mapping layer name -> {what} (or null)", value)
+    for key, item in value.items():
+        check_number(stage, f"{option}[{key!r}]", item, **number)
+    return value
+
+
+def refuse_option(stage, option, what, value, hint=""):
+    """Raise ``ConfigError("<stage>: <option> must be <what>, received <value>.")``."""
+    label = stage if isinstance(stage, str) else stage_label(stage)
+    error = ConfigError(f"{label}: {option} must be {what}, received {value!r}{hint}.")
+    error.option = option.split("[")[0]  # the recipe reader points at this option's line
+    raise error
 
 
 _REGISTRY = {}

@@ -21,7 +21,7 @@ from tfcompress.distill.generator import GeneratorObjective, build_generator, ch
 from tfcompress.distill.schedule import CosineDecay
 from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_number, is_number, refuse_option, register_stage
 
 GENERATOR_TERMS = ("one_hot_loss", "activation_loss", "entropy_loss", "bn_loss", "adversarial_loss")
 
@@ -260,7 +260,7 @@ class DataFreeDistill(Stage):
     Args:
         epochs: training epochs. Defaults to 20.
         steps_per_epoch: generator/student steps per epoch. Defaults to 50.
-        batch_size: generated inputs per step. Defaults to 128.
+        batch_size: generated inputs per step (>= 2). Defaults to 128.
         learning_rate: the student's peak learning rate (cosine decay); None takes the trainer's. Defaults to 1e-2
             (digits validation: 95.6% vs 94.2% at 3e-3, ``benchmarks/results/data_free.grid.md``).
         generator_learning_rate: the generator's Adam learning rate. Defaults to 1e-3.
@@ -277,10 +277,24 @@ class DataFreeDistill(Stage):
                  generator_learning_rate=1e-3, input_range=(0.0, 1.0), temperature=defaults.TEMPERATURE,
                  latent_dim=64, one_hot_weight=1.0, activation_weight=0.1, entropy_weight=5.0, bn_weight=3.0,
                  adversarial_weight=0.0, student_steps=1):
-        if epochs < 0 or steps_per_epoch < 1:
-            raise ConfigError(f"distill (data_free): epochs must be >= 0 and steps_per_epoch >= 1, received "
-                              f"{epochs!r} and {steps_per_epoch!r}.")
-        check_input_range(input_range)
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_number(self, "steps_per_epoch", steps_per_epoch, 1, integer=True)
+        check_number(self, "batch_size", batch_size, 2, integer=True,
+                     what="an integer >= 2 (generated inputs per step)")
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
+        check_number(self, "generator_learning_rate", generator_learning_rate, 0, low_open=True)
+        if input_range is not None and not (isinstance(input_range, (list, tuple)) and len(input_range) == 2
+                                            and all(is_number(v) for v in input_range)
+                                            and input_range[0] < input_range[1]):
+            refuse_option(self, "input_range", "a pair [low, high] of numbers with low < high, or null for "
+                          "standardised inputs", input_range)
+        check_number(self, "temperature", temperature, 0, low_open=True)
+        check_number(self, "latent_dim", latent_dim, 1, integer=True)
+        for option, value in (("one_hot_weight", one_hot_weight), ("activation_weight", activation_weight),
+                              ("entropy_weight", entropy_weight), ("bn_weight", bn_weight),
+                              ("adversarial_weight", adversarial_weight)):
+            check_number(self, option, value, 0)
+        check_number(self, "student_steps", student_steps, 1, integer=True)
         self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
         self.learning_rate, self.generator_learning_rate = learning_rate, generator_learning_rate
         self.input_range, self.temperature, self.latent_dim = input_range, temperature, latent_dim

@@ -8,26 +8,38 @@ Recipe examples::
 """
 
 from tfcompress.errors import ConfigError
-from tfcompress.lowrank.factorize import check_conv_mode, factorize_svd
+from tfcompress.lowrank.factorize import factorize_svd
 from tfcompress.lowrank.linalg import CONV_MODES
 from tfcompress.lowrank.pca import SOURCES, factorize_pca
 from tfcompress.lowrank.ranks import check_rule
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import (Stage, check_choice, check_flag, check_layer_map, check_names, check_number, is_number,
+                              refuse_option, register_stage, stage_label)
 
 
 class _Factorize(Stage):
     name = "factorize"
 
     def _check_common(self):
-        check_rule(self.energy, self.rank, self.target)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ConfigError(f"epochs must be an int >= 0; received {self.epochs!r}.")
-        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
-                                                   and self.learning_rate > 0):
-            raise ConfigError(f"learning_rate must be a positive number or None; received {self.learning_rate!r}.")
-        if self.layers is not None and (isinstance(self.layers, str)
-                                        or not all(isinstance(n, str) for n in self.layers)):
-            raise ConfigError(f"layers must be a list of layer names or None; received {self.layers!r}.")
+        check_number(self, "energy", self.energy, 0, 1, low_open=True, none="the default rule (energy 0.9)",
+                     what="a number in (0, 1] (the share of each layer's spectrum kept), or null")
+        if self.rank is not None:
+            if isinstance(self.rank, dict):
+                check_layer_map(self, "rank", self.rank, "an integer >= 1", low=1, integer=True)
+            else:
+                check_number(self, "rank", self.rank, 1, integer=True,
+                             what="an integer >= 1, a mapping layer name -> integer >= 1, or null")
+        if self.target is not None and not (is_number(self.target, integer=True) and self.target >= 1
+                                            or is_number(self.target) and 0 < self.target < 1):
+            refuse_option(self, "target", "a parameter count (an integer >= 1) or a share of the current count "
+                          "(a number in (0, 1)), or null", self.target)
+        try:
+            check_rule(self.energy, self.rank, self.target)  # at most one of energy, rank and target
+        except ConfigError as exc:
+            raise ConfigError(f"{stage_label(self)}: {exc}") from None
+        check_number(self, "epochs", self.epochs, 0, integer=True)
+        check_number(self, "learning_rate", self.learning_rate, 0, low_open=True, none="the trainer's")
+        check_names(self, "layers", self.layers)
+        check_flag(self, "only_if_smaller", self.only_if_smaller)
 
     def _finish(self, model, new_model, report, trainer):
         """Evaluate (when a trainer is given), fine-tune for ``epochs``, store the report."""
@@ -76,7 +88,7 @@ class SVDFactorize(_Factorize):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self._check_common()
-        check_conv_mode(conv_mode, CONV_MODES + ("none",))
+        check_choice(self, "conv_mode", conv_mode, CONV_MODES + ("none",))
 
     def apply(self, model, trainer=None):
         new_model, report = factorize_svd(model, energy=self.energy, rank=self.rank, target=self.target,
@@ -121,11 +133,9 @@ class PCAFactorize(_Factorize):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self._check_common()
-        check_conv_mode(conv_mode, ("channel", "none"))
-        if source not in SOURCES:
-            raise ConfigError(f"source must be one of {list(SOURCES)}; received {source!r}.")
-        if isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 1:
-            raise ConfigError(f"num_batches must be an int >= 1; received {num_batches!r}.")
+        check_choice(self, "conv_mode", conv_mode, ("channel", "none"))
+        check_choice(self, "source", source, SOURCES)
+        check_number(self, "num_batches", num_batches, 1, integer=True)
 
     def apply(self, model, trainer):
         if trainer is None:

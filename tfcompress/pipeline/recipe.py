@@ -33,6 +33,7 @@ import yaml
 
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import registry
+from tfcompress.stage import stage_label
 
 #: Top-level keys of a recipe.
 TOP_LEVEL_KEYS = ("teacher", "data", "output", "student", "stages", "seed", "batch_size", "learning_rate",
@@ -184,7 +185,10 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
         try:
             stage = cls.from_config(kwargs)
         except (ConfigError, ValueError, TypeError) as exc:
-            raise ConfigError(f"{where('stages', i, key)}{label}: {exc}") from None
+            message = str(exc)
+            own = f"{stage_label(cls)}: "  # the stage's own prefix, said already by `label`
+            message = message[len(own):] if message.startswith(own) else message
+            raise ConfigError(f"{where('stages', i, key, getattr(exc, 'option', None))}{label}: {message}") from None
         if name in DISTILL_STAGES and not has_student:
             raise ConfigError(f"{where('stages', i, key)}stage {key!r} needs a student to distil into, but none "
                               "exists yet: add `student:` or a `search` stage before distill.")

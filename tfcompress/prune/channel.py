@@ -28,10 +28,11 @@ from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.prune.select import copy_model
 from tfcompress.prune.summary import sparsity_summary
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_choice, check_layer_map, check_names, check_number, register_stage
 
 L = keras.layers
 CRITERIA = ("l1", "l2", "bn_gamma")
+_KEEP_RATIO = "a number in (0, 1] (the share of channels kept)"
 _PRODUCERS = (L.Conv1D, L.Conv2D, L.Dense, L.SeparableConv2D)
 _PASSTHROUGH = (L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.Dropout, L.SpatialDropout1D,
                 L.SpatialDropout2D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization,
@@ -238,14 +239,14 @@ class ChannelPruning(Stage):
 
     def __init__(self, keep_ratio=0.5, epochs=2, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
                  divisor=1, learning_rate=None):
-        _check_ratio(keep_ratio, "keep_ratio")
-        if criterion not in CRITERIA:
-            raise ConfigError(f"criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}.")
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ConfigError(f"epochs must be an integer >= 0; received {epochs!r}.")
-        for what, value in (("min_channels", min_channels), ("divisor", divisor)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{what} must be an integer >= 1; received {value!r}.")
+        check_number(self, "keep_ratio", keep_ratio, 0, 1, low_open=True, what=_KEEP_RATIO)
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_choice(self, "criterion", criterion, CRITERIA)
+        check_layer_map(self, "layer_ratios", layer_ratios, "a number in (0, 1]", low=0, high=1, low_open=True)
+        check_names(self, "exclude", exclude, allow_str=True)
+        check_number(self, "min_channels", min_channels, 1, integer=True)
+        check_number(self, "divisor", divisor, 1, integer=True)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         self.keep_ratio = keep_ratio
         self.epochs = epochs
         self.criterion = criterion

@@ -19,7 +19,7 @@ from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, DataError
 from tfcompress.prune import select
 from tfcompress.prune.summary import stage_report
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_choice, check_layer_map, check_number, register_stage
 from tfcompress.train import classification_loss
 
 CRITERIA = ("taylor", "movement")
@@ -211,15 +211,14 @@ class GradientPruning(Stage):
 
     def __init__(self, sparsity=0.5, epochs=2, criterion="taylor", scope="global", batches=8, layer_sparsity=None,
                  exclude=select.DEFAULT_EXCLUDE, learning_rate=None):
-        select.check_sparsity(sparsity, "sparsity")
-        if criterion not in CRITERIA:
-            raise ConfigError(f"criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}.")
-        if scope not in SCOPES:
-            raise ConfigError(f"scope must be one of {', '.join(SCOPES)}; received {scope!r}.")
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ConfigError(f"epochs must be an integer >= 0; received {epochs!r}.")
-        if not isinstance(batches, int) or batches < 1:
-            raise ConfigError(f"batches must be an integer >= 1; received {batches!r}.")
+        check_number(self, "sparsity", sparsity, 0, 1, high_open=True, what=select.SPARSITY)
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_choice(self, "criterion", criterion, CRITERIA)
+        check_choice(self, "scope", scope, SCOPES)
+        check_number(self, "batches", batches, 1, integer=True)
+        check_layer_map(self, "layer_sparsity", layer_sparsity, "a number in [0, 1)", low=0, high=1, high_open=True)
+        select.check_exclude(self, exclude)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         self.sparsity = sparsity
         self.epochs = epochs
         self.criterion = criterion

@@ -17,14 +17,15 @@ Example:
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.prune import select
-from tfcompress.prune.schedule import describe_schedule, make_schedule, steps_per_epoch
+from tfcompress.prune.schedule import SCHEDULES, describe_schedule, make_schedule, steps_per_epoch
 from tfcompress.prune.summary import stage_report
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_choice, check_layer_map, check_number, refuse_option, register_stage
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry  # noqa: E402
 
 _sparsity = tfmot.sparsity.keras
+_UPDATES = "a whole number >= 1 (or null for about 10)"
 
 
 def tfmot_prunable(layer):
@@ -162,11 +163,17 @@ class MagnitudePruning(Stage):
     def __init__(self, sparsity=0.5, epochs=2, schedule="polynomial", layer_sparsity=None,
                  exclude=select.DEFAULT_EXCLUDE, initial_sparsity=0.0, end_fraction=0.6, updates=None,
                  learning_rate=None):
-        select.check_sparsity(sparsity, "sparsity")
-        if schedule not in ("polynomial", "constant"):
-            raise ConfigError(f"schedule must be 'polynomial' or 'constant'; received {schedule!r}.")
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"epochs must be an integer >= 1; received {epochs!r}.")
+        check_number(self, "sparsity", sparsity, 0, 1, high_open=True, what=select.SPARSITY)
+        check_number(self, "epochs", epochs, 1, integer=True)
+        check_choice(self, "schedule", schedule, SCHEDULES)
+        check_layer_map(self, "layer_sparsity", layer_sparsity, "a number in [0, 1)", low=0, high=1, high_open=True)
+        select.check_exclude(self, exclude)
+        check_number(self, "initial_sparsity", initial_sparsity, 0, 1, high_open=True)
+        check_number(self, "end_fraction", end_fraction, 0, 1, low_open=True)
+        check_number(self, "updates", updates, 1, none="about 10", what=_UPDATES)
+        if updates is not None and int(updates) != updates:  # make_schedule takes 4.0 as 4
+            refuse_option(self, "updates", _UPDATES, updates)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         self.sparsity = sparsity
         self.epochs = epochs
         self.schedule = schedule

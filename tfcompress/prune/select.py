@@ -13,10 +13,14 @@ most networks:
 
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
+from tfcompress.stage import check_names
 
 FIRST_CONV = "first_conv"
 CLASSIFIER = "classifier"
 DEFAULT_EXCLUDE = (FIRST_CONV, CLASSIFIER)
+
+#: What a sparsity must be, in stage messages.
+SPARSITY = "a number in [0, 1) (the share of kernel weights set to zero; 0.75 keeps a quarter)"
 
 KERNEL_ATTRS = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
 
@@ -110,6 +114,12 @@ def check_sparsity(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ConfigError(f"{what} must be a number in [0, 1) (the share of weights set to zero); "
                           f"received {value!r}. Example: 0.75 keeps a quarter of the weights.")
+
+
+def check_exclude(stage, exclude):
+    """For stage constructors: ConfigError naming ``stage`` unless ``exclude`` is None, a name or a list of names."""
+    return check_names(stage, "exclude", exclude, allow_str=True,
+                       what=f"a layer name or a list of layer names and the keywords {FIRST_CONV!r}, {CLASSIFIER!r}")
 
 
 def copy_model(model):

@@ -14,26 +14,10 @@ Collaborative QAT is chosen by *method* (``pqat``/``cqat``) rather than by an op
 recipe line says in one word what it does and each method has its own registered class.
 """
 
-from tfcompress.errors import ConfigError
 from tfcompress.quantize.cluster import CENTROID_INITS, cluster_model, count_clustered_layers, strip_clustering
 from tfcompress.quantize.qat import count_quantized_layers, quantize_aware_model, strip_cluster_preserve
 from tfcompress.quantize.stats import max_unique_per_channel, overall_sparsity, unique_weight_counts
-from tfcompress.stage import Stage, register_stage
-
-
-def _check_epochs(epochs, stage):
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
-        raise ConfigError(f"stage {stage!r}: epochs must be an integer >= 0; received {epochs!r}.")
-
-
-def _check_rate(rate, stage):
-    if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
-        raise ConfigError(f"stage {stage!r}: learning_rate must be a positive number or None; received {rate!r}.")
-
-
-def _check_names(names, stage, option="skip_layers"):
-    if names is not None and (isinstance(names, str) or not all(isinstance(n, str) for n in names)):
-        raise ConfigError(f"stage {stage!r}: {option} must be a list of layer names or None; received {names!r}.")
+from tfcompress.stage import Stage, check_choice, check_flag, check_names, check_number, register_stage
 
 
 @register_stage
@@ -56,9 +40,9 @@ class QuantizeAwareTraining(Stage):
     _preserve = None
 
     def __init__(self, epochs=2, learning_rate=None, skip_layers=None):
-        _check_epochs(epochs, self.name)
-        _check_rate(learning_rate, self.name)
-        _check_names(skip_layers, self.name)
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
+        check_names(self, "skip_layers", skip_layers)
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.skip_layers = skip_layers
@@ -153,7 +137,7 @@ class WeightClustering(Stage):
     """Weight clustering (TFMOT), fine-tuned with the trainer, wrappers stripped.
 
     Args:
-        number_of_clusters: distinct values per kernel (>= 2). Defaults to 16.
+        number_of_clusters: distinct values per kernel (>= 2; >= 3 with preserve_sparsity). Defaults to 16.
         init: centroid initialisation: ``"linear"``, ``"kmeans++"``, ``"density-based"`` or ``"random"``.
             Defaults to "kmeans++".
         epochs: fine-tuning epochs. Defaults to 2.
@@ -170,14 +154,17 @@ class WeightClustering(Stage):
 
     def __init__(self, number_of_clusters=16, init="kmeans++", epochs=2, learning_rate=None, skip_layers=None,
                  skip_first=False, skip_last=False, preserve_sparsity=False):
-        if not isinstance(number_of_clusters, int) or isinstance(number_of_clusters, bool) or number_of_clusters < 2:
-            raise ConfigError(f"stage 'cluster': number_of_clusters must be an integer >= 2; received "
-                              f"{number_of_clusters!r}.")
-        if init not in CENTROID_INITS:
-            raise ConfigError(f"stage 'cluster': init must be one of {sorted(CENTROID_INITS)}; received {init!r}.")
-        _check_epochs(epochs, self.name)
-        _check_rate(learning_rate, self.name)
-        _check_names(skip_layers, self.name)
+        check_number(self, "number_of_clusters", number_of_clusters, 2, integer=True)
+        check_choice(self, "init", init, tuple(CENTROID_INITS))
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
+        check_names(self, "skip_layers", skip_layers)
+        check_flag(self, "skip_first", skip_first)
+        check_flag(self, "skip_last", skip_last)
+        check_flag(self, "preserve_sparsity", preserve_sparsity)
+        if preserve_sparsity:  # one centroid is pinned at zero (cluster_model's rule)
+            check_number(self, "number_of_clusters", number_of_clusters, 3, integer=True,
+                         what="an integer >= 3 with preserve_sparsity (one centroid is pinned at zero)")
         self.number_of_clusters = number_of_clusters
         self.init = init
         self.epochs = epochs
