@@ -194,13 +194,11 @@ def _probes(default):
 
 def _option_cases():
     load_stages()
-    known_gaps = {("feature_distill", "feature_weight")}  # tfcompress/distill/stage.py does not check it yet
     cases = []
     for (name, method), cls in sorted(registered_stages().items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         for option, param in inspect.signature(cls.__init__).parameters.items():
             for value in _probes(param.default) if option != "self" else []:
-                marks = [pytest.mark.xfail(reason="option not checked yet")] if (name, option) in known_gaps else []
-                cases.append(pytest.param(cls, option, value, marks=marks,
+                cases.append(pytest.param(cls, option, value,
                                           id=f"{stage_label(cls)}-{option}={value!r}"))
     return cases
 

@@ -106,7 +106,7 @@ CASES = {
     "recipe-format-int7": (lambda t: {"stages": "  - export: {format: int7}\n"}, ["line 7", "'int7'", "int8"]),
     "recipe-epochs-negative": (lambda t: {"stages": "  - distill: {epochs: -1}\n"}, ["line 7", "epochs", "-1"]),
     "recipe-epochs-text": (lambda t: {"stages": "  - distill: {epochs: many}\n"}, ["line 7", "integer", "'many'"]),
-    "recipe-alpha-2": (lambda t: {"stages": "  - distill: {alpha: 2}\n"}, ["line 7", "alpha", "<= 1"]),
+    "recipe-alpha-2": (lambda t: {"stages": "  - distill: {alpha: 2}\n"}, ["line 7", "alpha", "in [0, 1]"]),
     "recipe-temperature-0": (lambda t: {"stages": "  - distill: {temperature: 0}\n"}, ["line 7", "temperature"]),
     "recipe-stage-lr-negative": (lambda t: {"stages": "  - distill: {learning_rate: -0.1}\n"},
                                  ["line 7", "learning_rate"]),

@@ -12,7 +12,7 @@ from tfcompress.distill.feature import FeatureDistiller
 from tfcompress.distill.losses import _LOSSES
 from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_choice, check_number, refuse_option, register_stage
 
 
 def _require_student(model, trainer, stage):
@@ -30,17 +30,6 @@ def _penultimate_layer(model):
         if isinstance(layer, pooling) and i > 0:
             return model.layers[i - 1].name
     return model.layers[-2].name
-
-
-def _check_number(name, value, low=None, high=None, strict=False, integer=False):
-    """Raise ConfigError unless ``value`` is a number (an integer if ``integer``) within the bounds."""
-    kind = "an integer" if integer else "a number"
-    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-    ok = ok and (low is None or (value > low if strict else value >= low)) and (high is None or value <= high)
-    if not ok:
-        bounds = ([f"> {low}" if strict else f">= {low}"] if low is not None else []) + \
-            ([f"<= {high}"] if high is not None else [])
-        raise ConfigError(f"distill: {name} must be {kind} {' and '.join(bounds)}, received {value!r}.")
 
 
 AUGMENTS = (None, "shift", "auto")
@@ -71,21 +60,16 @@ class Distill(Stage):
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
                  learning_rate=None, batch_size=None, augment=None, mixup=0.0):
-        if augment not in AUGMENTS:
-            raise ConfigError(f"distill: augment must be one of {', '.join(map(repr, AUGMENTS))}, received "
-                              f"{augment!r}.")
+        check_choice(self, "augment", augment, AUGMENTS)
         self.augment = augment
-        _check_number("mixup", mixup, low=0)
-        self.mixup = mixup
-        _check_number("epochs", epochs, low=0, integer=True)
-        _check_number("temperature", temperature, low=0, strict=True)
-        _check_number("alpha", alpha, low=0, high=1)
-        if learning_rate is not None:
-            _check_number("learning_rate", learning_rate, low=0, strict=True)
-        if batch_size is not None:
-            _check_number("batch_size", batch_size, low=1, integer=True)
-        if isinstance(loss, str) and loss not in _LOSSES:
-            raise ConfigError(f"distill: loss must be one of {', '.join(sorted(_LOSSES))}, received {loss!r}.")
+        self.mixup = check_number(self, "mixup", mixup, low=0)
+        check_number(self, "epochs", epochs, low=0, integer=True)
+        check_number(self, "temperature", temperature, low=0, low_open=True)
+        check_number(self, "alpha", alpha, low=0, high=1)
+        check_number(self, "learning_rate", learning_rate, low=0, low_open=True, none="the default")
+        check_number(self, "batch_size", batch_size, low=1, integer=True, none="the trainer's")
+        if isinstance(loss, str):
+            check_choice(self, "loss", loss, sorted(_LOSSES))
         self.epochs = epochs
         self.temperature = temperature
         self.alpha = alpha
@@ -142,8 +126,13 @@ class FeatureDistill(Distill):
                  mixup=0.0):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
                          learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup)
+        self.feature_weight = check_number(self, "feature_weight", feature_weight, low=0)
+        if layer_pairs is not None and not (isinstance(layer_pairs, (list, tuple)) and all(
+                isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(n, str) for n in p)
+                for p in layer_pairs)):
+            refuse_option(self, "layer_pairs", "a list of [student_layer, teacher_layer] name pairs (or null)",
+                          layer_pairs)
         self.layer_pairs = layer_pairs
-        self.feature_weight = feature_weight
 
     def _distiller(self, model, trainer):
         pairs = self.layer_pairs or [(_penultimate_layer(model), _penultimate_layer(trainer.teacher))]

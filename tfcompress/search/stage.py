@@ -5,7 +5,7 @@ import copy
 from tfcompress.errors import ConfigError
 from tfcompress.search.budget import Budget
 from tfcompress.search.search import search_student
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_number, register_stage
 
 
 class FillBudget(Budget):
@@ -82,6 +82,7 @@ class SearchStage(Stage):
         if min_fill is not None and not (isinstance(min_fill, (int, float)) and not isinstance(min_fill, bool)
                                          and 0 < min_fill < 1):
             raise ConfigError(f"search: min_fill must be a number in (0, 1) or None, received {min_fill!r}.")
+        check_number(self, "learning_rate", learning_rate, low=0, low_open=True, none="the trainer's")
         self.family = family
         self.max_trials = max_trials
         self.epochs = epochs
