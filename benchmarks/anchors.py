@@ -1,7 +1,17 @@
 """Beat the anchors: tfcompress's default pipeline against what a user would do instead, side by side.
 
-Task: scikit-learn digits (8x8x1; train / val / held-out test split of ``tfcompress.load_digits_data``).
-One teacher CNN (several hundred thousand parameters) is trained on the labels, then five rows are measured,
+Tasks (``--task``, see ``TASKS``; both built offline, nothing is downloaded):
+
+- ``digits`` (default): scikit-learn digits (8x8x1; train / val / held-out test split of
+  ``tfcompress.load_digits_data``); the teacher is a CNN (``build_cnn``, 636k parameters), the small student of
+  rows 3-4 a two-conv CNN;
+- ``tabular``: a synthetic vector task, ``tfcompress.data.make_tabular_data(n_samples=6000, n_features=32,
+  n_classes=6)`` (scikit-learn ``make_classification``, standardised; 3,600 / 900 / 1,500 train / val / test);
+  the teacher is an MLP (``build_mlp``, units (512, 512, 256), BatchNorm, dropout 0.2, 418k parameters), the
+  small student of rows 3-4 an MLP of units (32, 16). Row 5's recipe is the same: the search picks the MLP family
+  for vector inputs and the distillation's ``augment: auto`` is off for them.
+
+One teacher (several hundred thousand parameters) is trained on the labels, then five rows are measured,
 every number on an exported ``.tflite`` file in the LiteRT interpreter, on the same held-out test split:
 
 1. ``teacher``: the teacher as a float32 file and as a post-training int8 file;
@@ -19,12 +29,15 @@ every number on an exported ``.tflite`` file in the LiteRT interpreter, on the s
 Rows 3-5 run over several seeds (``--seeds``); the table gives the mean (and each seed in the JSON).
 Columns: params, ``.tflite`` bytes, gzip bytes, test accuracy, median batch-1 latency (1 thread), wall time.
 
-Writes ``benchmarks/results/anchors.json``, ``anchors.md`` and ``anchors.png`` (``anchors.quick.*`` with
-``--quick``). The teacher and data are cached in ``--workdir``.
+Writes ``benchmarks/results/anchors.json``, ``anchors.md`` and ``anchors.png`` for digits, and
+``anchors_tabular.{json,md,png}`` for ``--task tabular`` (``*.quick.*`` with ``--quick``). The teacher and data
+are cached in ``--workdir`` under task-specific names.
 
 Usage:
-    python benchmarks/anchors.py               # full run (~15-25 min on 2 cores)
-    python benchmarks/anchors.py --quick       # smoke run (a few minutes)
+    python benchmarks/anchors.py                          # digits, full run (~15-25 min on 2 cores)
+    python benchmarks/anchors.py --quick                  # digits, smoke run (a few minutes)
+    python benchmarks/anchors.py --task tabular           # tabular, full run
+    python benchmarks/anchors.py --task tabular --quick   # tabular, smoke run (a few minutes)
 """
 
 import argparse
@@ -41,7 +54,8 @@ import common  # noqa: E402  (benchmarks/common.py, next to this file)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
-#: Settings of the full run and of ``--quick``.
+#: Settings of the digits task, full run and ``--quick`` (``benchmarks/final_distill.py`` and
+#: ``benchmarks/search_quality.py`` read them too, with ``train_teacher``).
 CONFIG = {
     "full": {"teacher_filters": (64, 128, 256), "teacher_dense": 256, "teacher_epochs": 35,
              "teacher_lr": 3e-3, "student_filters": (8, 16), "student_dense": 16, "student_epochs": 60,
@@ -50,7 +64,93 @@ CONFIG = {
               "teacher_lr": 3e-3, "student_filters": (8, 16), "student_dense": 16, "student_epochs": 3,
               "prune_epochs": 1, "pqat_epochs": 1, "batch_size": 32, "latency_runs": 10, "seeds": (0,)},
 }
+#: Settings of the tabular task. The data are the same in both modes (a quick run only shrinks the teacher and the
+#: epochs). At this size the 418k-parameter teacher reaches about 87-88% test accuracy and the (32, 16) student from
+#: scratch about 78%, so there is room for distillation to help.
+TABULAR_DATA = {"n_samples": 6000, "n_features": 32, "n_classes": 6}
+TABULAR_CONFIG = {
+    "full": {"data": dict(TABULAR_DATA), "teacher_units": (512, 512, 256), "teacher_dropout": 0.2,
+             "teacher_batch_norm": True, "teacher_epochs": 40, "teacher_lr": 3e-3, "student_units": (32, 16),
+             "student_epochs": 60, "prune_epochs": 10, "pqat_epochs": 3, "batch_size": 32, "latency_runs": 200,
+             "seeds": (0, 1)},
+    "quick": {"data": dict(TABULAR_DATA), "teacher_units": (64, 32), "teacher_dropout": 0.2,
+              "teacher_batch_norm": True, "teacher_epochs": 4, "teacher_lr": 3e-3, "student_units": (32, 16),
+              "student_epochs": 3, "prune_epochs": 1, "pqat_epochs": 1, "batch_size": 32, "latency_runs": 10,
+              "seeds": (0,)},
+}
 KERAS_IO = {"alpha": 0.1, "temperature": 10.0, "learning_rate": 1e-3}
+
+
+def _digits_data(cfg):
+    from tfcompress import load_digits_data
+
+    return load_digits_data()
+
+
+def _digits_model(cfg, role, input_shape, num_classes):
+    from tfcompress import build_cnn
+
+    return build_cnn(input_shape, num_classes, filters=cfg[f"{role}_filters"], dense_units=cfg[f"{role}_dense"],
+                     name=role)
+
+
+def _digits_tag(cfg):
+    return "x".join(str(f) for f in cfg["teacher_filters"]) + f"_d{cfg['teacher_dense']}_e{cfg['teacher_epochs']}"
+
+
+def _tabular_data(cfg):
+    from tfcompress.data import make_tabular_data
+
+    return make_tabular_data(**cfg["data"])
+
+
+def _tabular_model(cfg, role, input_shape, num_classes):
+    from tfcompress import build_mlp
+
+    if role == "teacher":
+        return build_mlp(input_shape, num_classes, units=cfg["teacher_units"], dropout=cfg["teacher_dropout"],
+                         batch_norm=cfg["teacher_batch_norm"], name=role)
+    return build_mlp(input_shape, num_classes, units=cfg["student_units"], name=role)
+
+
+def _tabular_tag(cfg):
+    d = cfg["data"]
+    return (f"n{d['n_samples']}_f{d['n_features']}_c{d['n_classes']}_"
+            + "x".join(str(u) for u in cfg["teacher_units"]) + f"_do{cfg['teacher_dropout']}"
+            + ("_bn" if cfg["teacher_batch_norm"] else "") + f"_e{cfg['teacher_epochs']}")
+
+
+def _tabular_about(cfg, data):
+    d = cfg["data"]
+    return (f"Data: `make_tabular_data(n_samples={d['n_samples']}, n_features={d['n_features']}, "
+            f"n_classes={d['n_classes']})` (scikit-learn make_classification, standardised): "
+            f"{len(data['y_train']):,} / {len(data['y_val']):,} / {len(data['y_test']):,} train / val / test. "
+            f"Teacher: MLP {tuple(cfg['teacher_units'])}"
+            + (", BatchNorm" if cfg["teacher_batch_norm"] else "")
+            + (f", dropout {cfg['teacher_dropout']}" if cfg["teacher_dropout"] else "")
+            + f"; student of rows 3-4: MLP {tuple(cfg['student_units'])}.")
+
+
+#: The tasks of ``--task``: ``data(cfg)`` returns the data dict (x/y of train, val, test); ``model(cfg, role,
+#: input_shape, num_classes)`` builds the teacher (``role="teacher"``) or the small student of rows 3-4
+#: (``role="student"``); ``tag(cfg)`` names the cached teacher; ``prefix`` starts the names of the cached teacher
+#: and of the row-5 run folders in the workdir (the data go to ``<task>.npz``); ``output`` is the stem of the results
+#: files; ``title`` heads the markdown and the plot; ``about(cfg, data)`` is an optional line under the markdown
+#: heading; ``config`` holds the settings of "full" and "quick".
+TASKS = {
+    "digits": {"title": "digits", "data": _digits_data, "model": _digits_model, "tag": _digits_tag, "prefix": "",
+               "output": "anchors", "about": None, "config": CONFIG},
+    "tabular": {"title": "tabular", "data": _tabular_data, "model": _tabular_model, "tag": _tabular_tag,
+                "prefix": "tabular_", "output": "anchors_tabular", "about": _tabular_about,
+                "config": TABULAR_CONFIG},
+}
+
+
+def data_shape(data):
+    """``(input_shape, num_classes)`` of a data dict."""
+    import numpy as np
+
+    return tuple(int(d) for d in np.asarray(data["x_train"]).shape[1:]), int(np.max(data["y_train"])) + 1
 
 
 def gzip_size(path):
@@ -67,22 +167,21 @@ def measure(model, data, cfg, fmt="int8"):
                                     "latency_median_us", "sparsity")}
 
 
-def train_teacher(data, cfg, workdir, log):
-    """Train (or load the cached) teacher; return ``(model, path, train_seconds)``."""
-    from tfcompress import Trainer, build_cnn, keras
+def train_teacher(data, cfg, workdir, log, task="digits"):
+    """Train (or load the cached) teacher of ``task``; return ``(model, path, train_seconds)``."""
+    from tfcompress import Trainer, keras
     from tfcompress.pipeline.files import save_model
     from tfcompress.pipeline.state import load_model
 
-    tag = "x".join(str(f) for f in cfg["teacher_filters"]) + f"_d{cfg['teacher_dense']}_e{cfg['teacher_epochs']}"
-    path = os.path.join(workdir, f"teacher_{tag}.keras")
+    spec = TASKS[task]
+    path = os.path.join(workdir, f"teacher_{spec['prefix']}{spec['tag'](cfg)}.keras")
     meta = path + ".json"
     if os.path.exists(path) and os.path.exists(meta):
         log(f"teacher: reusing {path}")
         with open(meta) as fh:
             return load_model(path), path, json.load(fh)["train_seconds"]
     keras.utils.set_random_seed(1234)
-    teacher = build_cnn((8, 8, 1), 10, filters=cfg["teacher_filters"], dense_units=cfg["teacher_dense"],
-                        name="teacher")
+    teacher = spec["model"](cfg, "teacher", *data_shape(data))
     log(f"teacher: training {teacher.count_params():,} params for {cfg['teacher_epochs']} epochs")
     with common.Stopwatch() as sw:  # Trainer.fit: Adam with per-step cosine decay (tfcompress.distill.CosineDecay)
         Trainer(data, batch_size=cfg["batch_size"], learning_rate=cfg["teacher_lr"]).fit(teacher,
@@ -111,21 +210,20 @@ def row_tfmot(teacher_path, data, cfg):
     return out
 
 
-def make_student(cfg, seed):
-    from tfcompress import build_cnn, keras
+def make_student(cfg, seed, data, task="digits"):
+    from tfcompress import keras
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    return build_cnn((8, 8, 1), 10, filters=cfg["student_filters"], dense_units=cfg["student_dense"],
-                     name="student")
+    return TASKS[task]["model"](cfg, "student", *data_shape(data))
 
 
-def row_keras_io(teacher, data, cfg, seed):
+def row_keras_io(teacher, data, cfg, seed, task="digits"):
     """Row 3: the keras.io distillation example (alpha 0.1, T 10, Adam constant 1e-3), then int8 PTQ."""
     from tfcompress import keras
     from tfcompress.distill import Distiller
 
-    student = make_student(cfg, seed)
+    student = make_student(cfg, seed, data, task)
     distiller = Distiller(student=student, teacher=teacher, alpha=KERAS_IO["alpha"],
                           temperature=KERAS_IO["temperature"])
     distiller.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]), metrics=["accuracy"],
@@ -138,11 +236,11 @@ def row_keras_io(teacher, data, cfg, seed):
     return out
 
 
-def row_scratch(data, cfg, seed):
+def row_scratch(data, cfg, seed, task="digits"):
     """Row 4: the same student trained on the labels alone (Adam constant 1e-3, same epochs), then int8 PTQ."""
     from tfcompress import keras
 
-    student = make_student(cfg, seed)
+    student = make_student(cfg, seed, data, task)
     student.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     with common.Stopwatch() as sw:
@@ -153,11 +251,11 @@ def row_scratch(data, cfg, seed):
     return out
 
 
-def row_tfcompress(teacher_path, data_path, budget, cfg, seed, workdir, quick, log):
+def row_tfcompress(teacher_path, data_path, budget, cfg, seed, workdir, quick, log, task="digits"):
     """Row 5: ``tfcompress run recipe.yaml`` in a subprocess (default stages under ``budget`` bytes)."""
     from tfcompress.pipeline.recipe import to_yaml
 
-    folder = os.path.join(workdir, f"run_seed{seed}" + ("_quick" if quick else ""))
+    folder = os.path.join(workdir, f"{TASKS[task]['prefix']}run_seed{seed}" + ("_quick" if quick else ""))
     if os.path.isdir(folder):
         shutil.rmtree(folder)  # a fresh run each time: the wall time must include every stage
     os.makedirs(folder)
@@ -209,7 +307,7 @@ def mean_row(runs):
     return out
 
 
-def markdown(rows, n_seeds, budget, targets):
+def markdown(rows, n_seeds, budget, targets, n_test):
     headers = ["row", "params", ".tflite bytes", "gzip bytes", "test accuracy", "latency (us)", "wall time (s)"]
     body = []
     for r in rows:
@@ -222,7 +320,8 @@ def markdown(rows, n_seeds, budget, targets):
                      f"{r['wall_s']:.1f}"])
     lines = [common.markdown_table(headers, body), "",
              f"Rows 3-5: mean ± std over {n_seeds} seed(s). Budget of row 5: {budget:,} bytes (row 4's int8 size). "
-             "Test split: 450 samples (1 sample = 0.22 points). Latency: median batch-1 invoke, 1 thread.", "",
+             f"Test split: {n_test:,} samples (1 sample = {100 / n_test:.2f} points). "
+             "Latency: median batch-1 invoke, 1 thread.", "",
              "Targets:"]
     for name, t in targets.items():
         lines.append(f"- {name}: {'met' if t['met'] else 'MISSED'} ({t['detail']})")
@@ -254,7 +353,7 @@ def check_targets(rows, budget, max_seconds=600):
     return targets
 
 
-def plot(rows, path):
+def plot(rows, path, title="digits"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,7 +374,7 @@ def plot(rows, path):
     ax.set_xscale("log")
     ax.set_xlabel(".tflite bytes (log)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("digits: accuracy vs size, measured on .tflite files (LiteRT)")
+    ax.set_title(f"{title}: accuracy vs size, measured on .tflite files (LiteRT)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     save_figure(fig, path)
@@ -284,6 +383,7 @@ def plot(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=list(TASKS), default="digits", help="task (see TASKS); default digits")
     parser.add_argument("--quick", action="store_true", help="smoke run (tiny teacher, few epochs, one seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds of rows 3-5")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "tfcompress_anchors"),
@@ -291,21 +391,21 @@ def main(argv=None):
     parser.add_argument("--output", default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
 
-    from tfcompress import load_digits_data
     from tfcompress.data import save_npz
 
     def log(line):
         print(line, flush=True)
 
+    task, spec = args.task, TASKS[args.task]
     mode = "quick" if args.quick else "full"
-    cfg = dict(CONFIG[mode])
+    cfg = dict(spec["config"][mode])
     seeds = tuple(args.seeds) if args.seeds else cfg["seeds"]
     os.makedirs(args.workdir, exist_ok=True)
-    data = load_digits_data()
-    data_path = os.path.join(args.workdir, "digits.npz")
+    data = spec["data"](cfg)
+    data_path = os.path.join(args.workdir, f"{task}.npz")
     save_npz(data_path, data)
 
-    teacher, teacher_path, teacher_s = train_teacher(data, cfg, args.workdir, log)
+    teacher, teacher_path, teacher_s = train_teacher(data, cfg, args.workdir, log, task)
     rows = []
     t_float, t_int8 = measure(teacher, data, cfg, "float"), measure(teacher, data, cfg, "int8")
     rows.append({"key": "teacher_float", "label": "1. teacher, float32", **t_float, "wall_s": teacher_s})
@@ -317,33 +417,37 @@ def main(argv=None):
     rows.append({"key": "tfmot", "label": "2. TFMOT: prune 80% + PQAT, int8", **tfmot})
     log(f"row 2: {tfmot['accuracy']:.4f} {tfmot['tflite_bytes']:,} B gzip {tfmot['gzip_bytes']:,} B")
 
-    kd = [row_keras_io(teacher, data, cfg, s) for s in seeds]
+    kd = [row_keras_io(teacher, data, cfg, s, task) for s in seeds]
     rows.append({"key": "keras_io", "label": "3. keras.io KD (a 0.1, T 10), int8 PTQ", **mean_row(kd)})
     log(f"row 3: {[r['accuracy'] for r in kd]}")
-    scratch = [row_scratch(data, cfg, s) for s in seeds]
+    scratch = [row_scratch(data, cfg, s, task) for s in seeds]
     rows.append({"key": "scratch", "label": "4. same student from scratch, int8 PTQ", **mean_row(scratch)})
     log(f"row 4: {[r['accuracy'] for r in scratch]}")
 
     budget = int(scratch[0]["tflite_bytes"])
-    runs = [row_tfcompress(teacher_path, data_path, budget, cfg, s, args.workdir, args.quick, log) for s in seeds]
+    runs = [row_tfcompress(teacher_path, data_path, budget, cfg, s, args.workdir, args.quick, log, task)
+            for s in seeds]
     rows.append({"key": "tfcompress", "label": "5. tfcompress run (default stages, budget)", **mean_row(runs)})
     log(f"row 5: {[r['accuracy'] for r in runs]} {[r['tflite_bytes'] for r in runs]} "
         f"{[round(r['wall_s']) for r in runs]} s")
 
     targets = check_targets(rows, budget)
     suffix = ".quick" if args.quick else ""
-    result = {"benchmark": "anchors", "mode": mode, "config": {**{k: list(v) if isinstance(v, tuple) else v
-                                                                  for k, v in cfg.items()}, "seeds": list(seeds),
-                                                               "keras_io": KERAS_IO},
+    stem = spec["output"] + suffix
+    result = {"benchmark": "anchors", "task": task, "mode": mode,
+              "config": {**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+                         "seeds": list(seeds), "keras_io": KERAS_IO},
               "budget_bytes": budget, "teacher_train_seconds": teacher_s, "rows": rows, "targets": targets,
               "environment": common.environment(),
               "notes": "wall_s: row 1 = teacher training; row 2 = pruning + PQAT; rows 3-4 = student training; "
                        "row 5 = the whole `tfcompress run` subprocess (measuring the teacher, every stage, "
                        "export, report). None of rows 2-5 includes the teacher's training."}
-    common.write_json(os.path.join(args.output, f"anchors{suffix}.json"), result)
-    md = "# Beat the anchors (digits)\n\n" + markdown(rows, len(seeds), budget, targets)
-    common.write_text(os.path.join(args.output, f"anchors{suffix}.md"), md)
-    plot(rows, os.path.join(args.output, f"anchors{suffix}.png"))
+    common.write_json(os.path.join(args.output, f"{stem}.json"), result)
+    about = spec["about"](cfg, data) + "\n\n" if spec["about"] else ""
+    md = (f"# Beat the anchors ({spec['title']})\n\n" + about
+          + markdown(rows, len(seeds), budget, targets, len(data["y_test"])))
+    common.write_text(os.path.join(args.output, f"{stem}.md"), md)
+    plot(rows, os.path.join(args.output, f"{stem}.png"), spec["title"])
     log(md)
     return result
 
