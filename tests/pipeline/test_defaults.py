@@ -15,7 +15,7 @@ def test_budget_without_stages_gives_the_default_stages():
     assert [s.name for s in pipeline.stages] == ["search", "distill", "quantize", "export"]
     search = pipeline.stages[0]
     assert search.budget == {"max_bytes": 12000}
-    assert search.reward == "mnas"
+    assert search.reward is None and search.max_trials == 16 and search.min_fill == 0.6
     assert pipeline.stages[2].method == "qat" and pipeline.stages[3].format == "int8"
 
 
@@ -35,9 +35,9 @@ def test_budget_fills_search_stages_without_one():
     assert kept.stages[0].budget == {"max_bytes": 1}
 
 
-def test_params_only_budget_drops_the_mnas_reward():
+def test_params_only_budget_drops_the_byte_floor():
     (search, *_rest) = default_stages({"max_params": 4000})
-    assert search["search"]["reward"] is None
+    assert search["search"]["reward"] is None and search["search"]["min_fill"] is None
     validate_recipe({"budget": {"max_params": 4000}}, require_paths=False)
 
 
