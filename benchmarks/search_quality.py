@@ -3,7 +3,9 @@
 The default search (``tfcompress/pipeline/defaults.py``) ranks candidates by a short distillation (the trial);
 the winner is then distilled for a long time. This script draws random candidates from the same CNN space
 (``tfcompress.search.CNNSpace``: stages, filters per stage, kernel, separable, BatchNorm, dense head) whose
-int8 file fills ``--min-fill`` to 100% of the anchors budget (10,216 B by default), and for each measures:
+int8 file fills ``--min-fill`` to 100% of the anchors budget (10,216 B by default), and for each measures
+(``separable`` is drawn for every input size, as the space did before this script's results made it plain
+convolutions only for inputs of at most 16 pixels a side):
 
 * the trial: ``--trial-epochs`` epochs of distillation at 1e-2 (as a search trial), validation accuracy;
 * the final result: the default ``distill`` stage (120 epochs, shifted inputs), float validation and test

@@ -80,7 +80,7 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         hypermodel: your own ``build(hp)`` function or ``keras_tuner.HyperModel`` returning ``tf_keras``
             students. Defaults to None.
         max_trials: trials to train; candidates rejected by the budget do not count (at most
-            ``5 * max_trials`` candidates are drawn). Defaults to 8.
+            ``10 * max_trials`` candidates are drawn). Defaults to 8.
         epochs: distillation epochs per trial (Hyperband: the most epochs of a trial). Defaults to 4.
         oracle: "random", "bayesian" or "hyperband". Defaults to "random".
         budget: a ``Budget`` or its config dict; None for no bound. Defaults to None.
