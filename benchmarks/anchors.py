@@ -192,7 +192,8 @@ def train_teacher(data, cfg, workdir, log, task="digits"):
 
 
 def row_tfmot(teacher_path, data, cfg):
-    """Row 2: TFMOT polynomial magnitude pruning to 80% + prune-preserving QAT on the teacher, int8."""
+    """Row 2: TFMOT polynomial magnitude pruning to 80% + prune-preserving QAT on the teacher, int8 (the QAT model
+    itself: no fallback to post-training quantization)."""
     from tfcompress import Trainer, keras
     from tfcompress.pipeline.state import load_model
     from tfcompress.prune import MagnitudePruning
@@ -204,7 +205,7 @@ def row_tfmot(teacher_path, data, cfg):
     with common.Stopwatch() as sw:
         pruned = MagnitudePruning(sparsity=0.8, epochs=cfg["prune_epochs"], schedule="polynomial",
                                   exclude=[]).apply(model, trainer)
-        qat = PrunePreservingQAT(epochs=cfg["pqat_epochs"]).apply(pruned, trainer)
+        qat = PrunePreservingQAT(epochs=cfg["pqat_epochs"], ptq_fallback=False).apply(pruned, trainer)
     out = measure(qat, data, cfg)
     out["wall_s"] = sw.seconds
     return out

@@ -81,11 +81,11 @@ def techniques(epochs, strength="default"):
 def combinations(epochs):
     """(source key, suffix, QAT stage): QAT of the reference (source None) or of a single technique's model."""
     return [
-        (None, "QAT", QuantizeAwareTraining(epochs=epochs)),
-        ("magnitude", "PQAT", PrunePreservingQAT(epochs=epochs)),
-        ("cluster", "CQAT", ClusterPreservingQAT(epochs=epochs)),
-        ("svd", "QAT", QuantizeAwareTraining(epochs=epochs)),
-        ("channel", "QAT", QuantizeAwareTraining(epochs=epochs)),
+        (None, "QAT", QuantizeAwareTraining(epochs=epochs, ptq_fallback=False)),
+        ("magnitude", "PQAT", PrunePreservingQAT(epochs=epochs, ptq_fallback=False)),
+        ("cluster", "CQAT", ClusterPreservingQAT(epochs=epochs, ptq_fallback=False)),
+        ("svd", "QAT", QuantizeAwareTraining(epochs=epochs, ptq_fallback=False)),
+        ("channel", "QAT", QuantizeAwareTraining(epochs=epochs, ptq_fallback=False)),
     ]
 
 

@@ -56,3 +56,34 @@ def test_bad_arguments_raise_config_error(cls, kwargs):
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="cqat, pqat, ptq, qat"):
         get_stage_class("quantize", "int4")
+
+
+@pytest.mark.parametrize("ptq, qat, kept", [(0.9, 0.8, "ptq"), (0.8, 0.9, "qat"), (0.85, 0.85, "qat")])
+def test_qat_falls_back_to_post_training_int8_when_it_scores_lower(trained_cnn, trainer, monkeypatch, ptq, qat,
+                                                                   kept):
+    from tfcompress.quantize import count_quantized_layers, stages
+
+    scores = iter([ptq, qat])
+    measured = []
+    monkeypatch.setattr(stages, "int8_val_accuracy", lambda model, data: measured.append(model) or next(scores))
+    stage = QuantizeAwareTraining(epochs=0)
+    out = stage.apply(trained_cnn, trainer)
+    assert measured[0] is trained_cnn and measured[1] is not trained_cnn  # before QAT, then the QAT model
+    assert stage.report["kept"] == kept
+    assert stage.report["int8_val_accuracy_ptq"] == ptq and stage.report["int8_val_accuracy_qat"] == qat
+    if kept == "ptq":
+        assert out is trained_cnn  # returned as it came: the export quantizes it post-training
+    else:
+        assert count_quantized_layers(out) > 0
+
+
+def test_qat_fallback_measures_real_int8_files_and_can_be_turned_off(trained_cnn, trainer, monkeypatch):
+    from tfcompress.quantize import stages
+
+    ptq = stages.int8_val_accuracy(trained_cnn, trainer.data)
+    assert 0.5 < ptq <= 1.0  # a real measurement: the ~0.8-accurate CNN, converted to int8
+    monkeypatch.setattr(stages, "int8_val_accuracy", lambda *a: pytest.fail("measured with ptq_fallback off"))
+    stage = QuantizeAwareTraining(epochs=0, ptq_fallback=False)
+    out = stage.apply(trained_cnn, trainer)
+    assert out is not trained_cnn and stage.report["kept"] == "qat"
+    assert stage.report["int8_val_accuracy_ptq"] is None

@@ -20,6 +20,15 @@ from tfcompress.quantize.stats import max_unique_per_channel, overall_sparsity, 
 from tfcompress.stage import Stage, check_choice, check_flag, check_names, check_number, register_stage
 
 
+def int8_val_accuracy(model, data):
+    """Validation accuracy of ``model`` converted to an int8 ``.tflite`` (calibrated like the export stage)."""
+    from tfcompress.data import calibration_inputs
+    from tfcompress.export import convert, evaluate_tflite
+
+    tflite = convert(model, "int8", representative_data=calibration_inputs(data))
+    return float(evaluate_tflite(tflite, data["x_val"], data["y_val"]))
+
+
 @register_stage
 class QuantizeAwareTraining(Stage):
     """Quantization-aware training (TFMOT) and fine-tuning with the trainer.
@@ -32,6 +41,12 @@ class QuantizeAwareTraining(Stage):
         epochs: fine-tuning epochs of the QAT model. Defaults to 2.
         learning_rate: peak learning rate; None uses the trainer's. Defaults to None.
         skip_layers: names of layers left unquantized (float). Defaults to None.
+        ptq_fallback: measure the int8 validation accuracy of the model before QAT (post-training
+            quantization) and after it, and return the model before QAT when QAT scored lower, so that the
+            export quantizes it post-training. TFMOT's default scheme quantizes Dense kernels per tensor where
+            the converter's post-training quantization uses one scale per output channel; on a small MLP
+            (benchmarks/anchors.py --task tabular) QAT lost 1-4 points to post-training int8. Costs two int8
+            conversions. Defaults to True.
     """
 
     name = "quantize"
@@ -39,19 +54,24 @@ class QuantizeAwareTraining(Stage):
     default_method = True
     _preserve = None
 
-    def __init__(self, epochs=2, learning_rate=None, skip_layers=None):
+    def __init__(self, epochs=2, learning_rate=None, skip_layers=None, ptq_fallback=True):
         check_number(self, "epochs", epochs, 0, integer=True)
         check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         check_names(self, "skip_layers", skip_layers)
+        check_flag(self, "ptq_fallback", ptq_fallback)
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.skip_layers = skip_layers
+        self.ptq_fallback = ptq_fallback
 
     def apply(self, model, trainer):
+        ptq_val = int8_val_accuracy(model, trainer.data) if self.ptq_fallback else None
         qat = quantize_aware_model(model, skip_layers=self.skip_layers, preserve=self._preserve)
         history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate)
         if self._preserve == "clusters":
             qat = strip_cluster_preserve(qat)
+        qat_val = int8_val_accuracy(qat, trainer.data) if self.ptq_fallback else None
+        kept = "ptq" if ptq_val is not None and qat_val < ptq_val else "qat"
         self._report = {
             "stage": self.name,
             "method": self.method,
@@ -61,9 +81,12 @@ class QuantizeAwareTraining(Stage):
             "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
             "val_accuracy": trainer.evaluate(qat),
             "export": "int8",
+            "int8_val_accuracy_ptq": ptq_val,
+            "int8_val_accuracy_qat": qat_val,
+            "kept": kept,
         }
         self._report.update(self._preservation(model, qat))
-        return qat
+        return model if kept == "ptq" else qat
 
     def _preservation(self, before, after):
         return {}
