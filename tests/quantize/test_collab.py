@@ -30,7 +30,7 @@ def test_pqat_keeps_sparsity_where_plain_qat_loses_it(pruned_mlp):
     before = kernel_sparsity(model)
     assert all(s >= 0.5 for s in before.values())
 
-    stage = PrunePreservingQAT(epochs=1)
+    stage = PrunePreservingQAT(epochs=1, ptq_fallback=False)
     pqat = stage.apply(model, trainer)
     after = kernel_sparsity(pqat)
     assert len(after) == len(before)
@@ -42,13 +42,13 @@ def test_pqat_keeps_sparsity_where_plain_qat_loses_it(pruned_mlp):
 
     assert inspect_tflite(convert(pqat, "int8"))["is_fully_integer"]  # the folded Dense+ReLU converts
 
-    plain = QuantizeAwareTraining(epochs=1).apply(model, trainer)
+    plain = QuantizeAwareTraining(epochs=1, ptq_fallback=False).apply(model, trainer)
     assert max(kernel_sparsity(plain).values()) < 0.1  # without the preserving scheme the zeros move
 
 
 def test_cqat_keeps_clusters(cluster_stage_result, trainer):
     _, clustered = cluster_stage_result  # 8 clusters per kernel, classifier unclustered
-    stage = ClusterPreservingQAT(epochs=1)
+    stage = ClusterPreservingQAT(epochs=1, ptq_fallback=False)
     cqat = stage.apply(clustered, trainer)
     assert not any("cluster" in w.name for layer in cqat.layers for w in layer.weights)  # CQAT variables stripped
     totals = unique_weight_counts(cqat)

@@ -61,7 +61,7 @@ def test_nested_model_is_flattened_where_tfmot_refuses():
 def test_qat_stage_fine_tunes_keeps_accuracy_and_exports_int8(trained_cnn, trainer, digits, tmp_path):
     float_acc = trainer.evaluate(trained_cnn)
     before = [w.copy() for w in trained_cnn.get_weights()]
-    stage = QuantizeAwareTraining(epochs=1)
+    stage = QuantizeAwareTraining(epochs=1, ptq_fallback=False)  # the QAT model itself
     qat = stage.apply(trained_cnn, trainer)
     assert isinstance(qat, keras.Model) and count_quantized_layers(qat) >= 4
     report = stage.report
@@ -104,7 +104,7 @@ def test_qat_stage_inside_distiller_trains_the_qat_student():
     student = build_mlp((10,), 3, units=(8,), name="student")
     trainer = Trainer(data, teacher=teacher, batch_size=32, learning_rate=3e-3)
     untrained = trainer.evaluate(student)
-    stage = QuantizeAwareTraining(epochs=6)
+    stage = QuantizeAwareTraining(epochs=6, ptq_fallback=False)
     qat = stage.apply(student, trainer)
     assert count_quantized_layers(qat) == 2  # dense0 (ReLU folded in) and logits
     assert not np.allclose(kernels(qat)["quant_dense0/kernel"], student.get_layer("dense0").kernel.numpy())
