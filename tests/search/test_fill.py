@@ -28,3 +28,20 @@ def test_min_fill_round_trips():
     again = SearchStage.from_config(stage.get_config())
     assert again.get_config() == stage.get_config()
     assert again.min_fill == 0.6 and again.learning_rate == 0.01
+
+
+def test_reachability_check_ignores_the_floor_also_with_a_latency_bound(digits):
+    """With max_latency_us the smallest candidate is measured with its latency; the floor must not refuse it."""
+    import keras_tuner
+
+    from tfcompress.search.search import check_reachable
+    from tfcompress.search.spaces import CNNSpace
+
+    space = CNNSpace((8, 8, 1), 10)
+    hp = keras_tuner.HyperParameters()
+    space.build(hp)
+    budget = FillBudget(min_fill=0.6, max_bytes=17000, max_latency_us=1000.0)
+    assert budget.ceiling().get_config() == {"max_bytes": 17000, "max_params": None, "max_latency_us": 1000.0}
+    measured = check_reachable(space, hp, budget, digits["x_val"][:64])
+    assert measured["int8_bytes"] < 0.6 * 17000  # the smallest candidate is below the floor, and accepted
+    assert budget.violations(measured)  # while a trial of that size would be skipped

@@ -50,6 +50,10 @@ class Budget:
         self.max_params = max_params
         self.max_latency_us = max_latency_us
 
+    def ceiling(self):
+        """The upper bounds alone (subclasses with lower bounds return a plain ``Budget``)."""
+        return self
+
     def get_config(self):
         return {"max_bytes": self.max_bytes, "max_params": self.max_params, "max_latency_us": self.max_latency_us}
 

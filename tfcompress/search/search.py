@@ -132,7 +132,7 @@ def check_reachable(hypermodel, space, budget, representative_data):
     """Raise ``BudgetError`` if even the smallest candidate of the space breaks ``budget``."""
     values = smallest_values(hypermodel, space)
     model = build_with(hypermodel, space, values)
-    measured, violations = measure_candidate(model, representative_data, budget, latency=False)
+    measured, violations = measure_candidate(model, representative_data, budget.ceiling(), latency=False)
     keras.backend.clear_session()
     if violations:
         reached = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in measured.items())

@@ -12,14 +12,17 @@ class FillBudget(Budget):
     """A byte budget that also rejects candidates too small to use it (int8 bytes < ``min_fill * max_bytes``).
 
     The lower bound applies to a fully measured candidate (with its latency, as every search trial is
-    measured); the reachability check before a search measures without latency, so it sees only the
-    upper bounds and still finds the smallest candidate acceptable. A candidate with more parameters
+    measured); the reachability check before a search uses ``ceiling()``, the upper bounds alone, so the
+    smallest candidate of the space is not refused for being small. A candidate with more parameters
     than ``max_bytes`` is rejected before its conversion (an int8 file holds at least a byte per weight).
     """
 
     def __init__(self, min_fill=0.5, **bounds):
         super().__init__(**bounds)
         self.min_fill = float(min_fill)
+
+    def ceiling(self):
+        return Budget(**super().get_config())
 
     def violations(self, measured):
         out = super().violations(measured)
