@@ -23,6 +23,7 @@ def test_search_stage_budget_is_used_without_a_recipe_budget():
     config = {"stages": [{"search": {"max_trials": 2, "budget": {"max_latency_us": 5}}}, {"export": {}}]}
     check = budget_check(config, FINAL)
     assert check["limits"] == {"max_latency_us": 5} and not check["met"]
+    assert budget_line(check) == "NOT met: 7.5 µs > 5.0 (max_latency_us)"
 
 
 def test_unmeasured_value_does_not_count_as_met():

@@ -96,8 +96,9 @@ def budget_check(config, final):
 def budget_line(budget):
     """One sentence on the budget check (for ``report.md`` and the command's last lines)."""
     units = {"max_bytes": "B", "max_params": "params", "max_latency_us": "µs"}
-    parts = [f"{_num(c['value'])} {units[c['key']]} {'≤' if c['met'] else '>'} {_num(c['limit'])} ({c['key']})"
-             for c in budget["checks"]]
+    fmt = {"max_latency_us": "{:,.1f}"}
+    parts = [f"{_num(c['value'], fmt.get(c['key'], '{:,}'))} {units[c['key']]} {'≤' if c['met'] else '>'} "
+             f"{_num(c['limit'], fmt.get(c['key'], '{:,}'))} ({c['key']})" for c in budget["checks"]]
     return ("met: " if budget["met"] else "NOT met: ") + "; ".join(parts)
 
 
