@@ -43,9 +43,9 @@ class QuantizeAwareTraining(Stage):
         skip_layers: names of layers left unquantized (float). Defaults to None.
         ptq_fallback: measure the int8 validation accuracy of the model before QAT (post-training
             quantization) and after it, and return the model before QAT when QAT scored lower, so that the
-            export quantizes it post-training. TFMOT's default scheme quantizes Dense kernels per tensor where
-            the converter's post-training quantization uses one scale per output channel; on a small MLP
-            (benchmarks/anchors.py --task tabular) QAT lost 1-4 points to post-training int8. Costs two int8
+            export quantizes it post-training. On a small MLP (benchmarks/anchors.py --task tabular) QAT lost
+            1-4 points to post-training int8, likely because TFMOT's default scheme quantizes Dense kernels
+            with one scale per tensor where the converter uses one per output channel. Costs two int8
             conversions. Defaults to True.
     """
 
