@@ -72,6 +72,7 @@ class QuantizeAwareTraining(Stage):
             qat = strip_cluster_preserve(qat)
         qat_val = int8_val_accuracy(qat, trainer.data) if self.ptq_fallback else None
         kept = "ptq" if ptq_val is not None and qat_val < ptq_val else "qat"
+        out = model if kept == "ptq" else qat
         self._report = {
             "stage": self.name,
             "method": self.method,
@@ -79,14 +80,14 @@ class QuantizeAwareTraining(Stage):
             "quantized_layers": count_quantized_layers(qat),
             "skipped_layers": list(self.skip_layers or []),
             "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
-            "val_accuracy": trainer.evaluate(qat),
+            "val_accuracy": trainer.evaluate(out),  # of the returned model
             "export": "int8",
             "int8_val_accuracy_ptq": ptq_val,
             "int8_val_accuracy_qat": qat_val,
             "kept": kept,
         }
         self._report.update(self._preservation(model, qat))
-        return model if kept == "ptq" else qat
+        return out
 
     def _preservation(self, before, after):
         return {}
