@@ -231,12 +231,7 @@ def row_keras_io(teacher, data, cfg, seed, task="digits"):
                           temperature=KERAS_IO["temperature"])
     distiller.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]), metrics=["accuracy"],
                       distillation_loss="kl")
-    with common.Stopwatch() as sw:
-        distiller.fit(data["x_train"], data["y_train"], batch_size=cfg["batch_size"], epochs=cfg["student_epochs"],
-                      verbose=0)
-    out = measure(student, data, cfg)
-    out["wall_s"] = sw.seconds
-    return out
+    return fit_and_measure(distiller, student, data, cfg)
 
 
 def row_scratch(data, cfg, seed, task="digits"):
@@ -246,8 +241,13 @@ def row_scratch(data, cfg, seed, task="digits"):
     student = make_student(cfg, seed, data, task)
     student.compile(optimizer=keras.optimizers.Adam(KERAS_IO["learning_rate"]),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return fit_and_measure(student, student, data, cfg)
+
+
+def fit_and_measure(trainee, student, data, cfg):
+    """Fit ``trainee`` (the student, or a Distiller around it) on the training split, timed; measure ``student``."""
     with common.Stopwatch() as sw:
-        student.fit(data["x_train"], data["y_train"], batch_size=cfg["batch_size"], epochs=cfg["student_epochs"],
+        trainee.fit(data["x_train"], data["y_train"], batch_size=cfg["batch_size"], epochs=cfg["student_epochs"],
                     verbose=0)
     out = measure(student, data, cfg)
     out["wall_s"] = sw.seconds

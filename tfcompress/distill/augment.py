@@ -14,6 +14,7 @@ consistent"). Two augmentations are offered, both as a ``tf.data`` pipeline of s
 import numpy as np
 
 from tfcompress.errors import ConfigError
+from tfcompress.stage import check_number
 
 
 def _check_images(x, what):
@@ -41,9 +42,7 @@ def augmented_batches(x, y, batch_size, shift=True, mixup=0.0, seed=None):
     x = np.asarray(x)
     if shift:
         _check_images(x, "distill augment 'shift'")
-    if not isinstance(mixup, (int, float)) or isinstance(mixup, bool) or mixup < 0:
-        raise ConfigError(f"distill: mixup must be a number >= 0 (the a of Beta(a, a); 0 turns it off), "
-                          f"received {mixup!r}.")
+    check_number("distill", "mixup", mixup, low=0)
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y))).shuffle(len(x), seed=seed)
     if shift:
         ph, pw = max(1, x.shape[1] // 8), max(1, x.shape[2] // 8)
