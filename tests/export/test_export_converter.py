@@ -92,14 +92,18 @@ def test_pruning_wrappers_are_stripped_and_sparsity_measured(digits):
     assert "PruneLowMagnitude" not in str(inspect_tflite(data)["ops"])
 
 
-def test_concrete_function_fallback(trained_cnn, digits, monkeypatch):
-    def refuse(model):
-        raise RuntimeError("simulated from_keras_model failure")
+def test_keras_path_fallback_gives_the_same_file(trained_cnn, digits, monkeypatch):
+    """The frozen concrete function is converted first; when it fails, from_keras_model gives the same model."""
+    fast = convert(trained_cnn, "int8", representative_data=digits["x_train"][:50])
 
-    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_keras_model", refuse)
-    data = convert(trained_cnn, "int8", representative_data=digits["x_train"][:50])
-    assert inspect_tflite(data)["is_fully_integer"]
-    assert predict_tflite(data, digits["x_test"][:3]).shape == (3, 10)
+    def refuse(funcs, trackable_obj=None):
+        raise RuntimeError("simulated from_concrete_functions failure")
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_concrete_functions", refuse)
+    slow = convert(trained_cnn, "int8", representative_data=digits["x_train"][:50])
+    assert inspect_tflite(slow)["is_fully_integer"]
+    np.testing.assert_array_equal(predict_tflite(slow, digits["x_test"][:20]),
+                                  predict_tflite(fast, digits["x_test"][:20]))
 
 
 def test_representative_data_from_a_tf_data_dataset(trained_cnn, digits):

@@ -173,12 +173,15 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
     from tensorflow.lite.python.convert_phase import ConverterError
 
     errors = []
-    for how in ("keras", "concrete"):
+    # The concrete function first: from_keras_model (and from_concrete_functions given the model) export a
+    # SavedModel that traces every layer's functions, 8-10 s for a 57-layer MobileNet against under 1 s
+    # for the frozen function, with the same int8 outputs (tests/export/test_export_converter.py).
+    for how in ("concrete", "keras"):
         try:
             if how == "keras":
                 converter = tf.lite.TFLiteConverter.from_keras_model(model)
             else:
-                converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)], model)
+                converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model)])
             _configure(converter, format, samples, qat)
             with warnings.catch_warnings():
                 # int8 I/O always triggers "Statistics for quantized inputs were expected": harmless here.

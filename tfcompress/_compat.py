@@ -1,0 +1,86 @@
+"""Every use of another library's private or version-dependent API, in one place.
+
+tfcompress pins TensorFlow, tf_keras, TFMOT, KerasTuner and LiteRT, but an upgrade of any of them may move
+a private attribute. Each function here wraps one such access and raises ``CompatError`` naming the attribute
+and the installed version when it is gone, so an upgrade is one file to read (``tests/test_compat.py`` has a
+test per access). KerasTuner method overrides stay in ``tfcompress/search/tuner.py``.
+"""
+
+from tfcompress.errors import TFCompressError
+
+
+class CompatError(TFCompressError, RuntimeError):
+    """A private API that tfcompress relies on is missing from the installed version of a library."""
+
+
+def _missing(library, what, exc=None):
+    try:
+        version = __import__(library).__version__
+    except Exception:  # noqa: BLE001 - a version we cannot read is reported as unknown
+        version = "unknown"
+    detail = f" ({exc})" if exc is not None else ""
+    return CompatError(f"{library} {version} has no {what}{detail}; tfcompress was tested with the versions pinned "
+                       f"in setup.cfg. Fix: install those versions (pip install -e .).")
+
+
+# ---------------------------------------------------------------- tf_keras functional graphs
+def is_graph_network(model):
+    """Whether a tf_keras model has a functional graph (functional, or a built Sequential)."""
+    return bool(getattr(model, "_is_graph_network", False))
+
+
+def nodes_by_depth(model):
+    """tf_keras ``Functional._nodes_by_depth``: dict depth -> list of nodes (depth 0 = the output nodes)."""
+    try:
+        return model._nodes_by_depth
+    except AttributeError as exc:
+        raise _missing("tf_keras", "Functional._nodes_by_depth", exc) from None
+
+
+def keras_history(tensor):
+    """tf_keras ``KerasTensor._keras_history``: ``(layer, node_index, tensor_index)`` of a symbolic tensor."""
+    try:
+        return tensor._keras_history
+    except AttributeError as exc:
+        raise _missing("tf_keras", "KerasTensor._keras_history", exc) from None
+
+
+def graph_nodes(model):
+    """The non-input nodes of a functional tf_keras model in execution order (deepest first)."""
+    nodes = []
+    by_depth = nodes_by_depth(model)
+    for depth in sorted(by_depth, reverse=True):
+        nodes.extend(n for n in by_depth[depth] if not n.is_input)
+    return nodes
+
+
+def tf_op_layer_types():
+    """The tf_keras layer classes that wrap a raw TensorFlow op in a functional model.
+
+    ``x + 3.0``, ``x * y`` or ``tf.nn.relu6(x)`` on a KerasTensor make a ``TFOpLambda`` layer (``x[..., :4]``
+    a ``SlicingOpLambda``); tf_keras does not export either class.
+
+    Returns:
+        ``(TFOpLambda, SlicingOpLambda)``.
+
+    Raises:
+        CompatError: the private module ``tf_keras.src.layers.core.tf_op_layer`` moved.
+    """
+    try:
+        from tf_keras.src.layers.core import tf_op_layer
+
+        return tf_op_layer.TFOpLambda, tf_op_layer.SlicingOpLambda
+    except (ImportError, AttributeError) as exc:
+        raise _missing("tf_keras", "tf_keras.src.layers.core.tf_op_layer.TFOpLambda", exc) from None
+
+
+def tf_op_symbol(layer):
+    """The TensorFlow API name a ``TFOpLambda`` layer calls, e.g. ``"math.multiply"`` or ``"__operators__.add"``."""
+    try:
+        return layer.symbol
+    except AttributeError as exc:
+        raise _missing("tf_keras", "TFOpLambda.symbol", exc) from None
+
+
+__all__ = ["CompatError", "is_graph_network", "nodes_by_depth", "keras_history", "graph_nodes",
+           "tf_op_layer_types", "tf_op_symbol"]
