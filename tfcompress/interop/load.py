@@ -41,7 +41,9 @@ def _tfmot_scopes():
     """Make TFMOT's wrapper layers (QAT, pruning, clustering) known while a saved model is read."""
     import tensorflow_model_optimization as tfmot
 
-    with tfmot.quantization.keras.quantize_scope(), tfmot.sparsity.keras.prune_scope(), \
+    from tfcompress.quantize.configs import scope_objects
+
+    with tfmot.quantization.keras.quantize_scope(scope_objects()), tfmot.sparsity.keras.prune_scope(), \
             tfmot.clustering.keras.cluster_scope():
         yield
 

@@ -58,12 +58,15 @@ def conv_bn(x, filters, kernel, strides, name, act=None, depthwise=False):
 
 
 def squeeze_excite(x, ratio, name, divisor=8):
-    """Squeeze-and-excitation: global average (kept 1x1), a reduce and an expand 1x1 conv, a hard-sigmoid gate."""
+    """Squeeze-and-excitation: global average (kept 1x1), a reduce and an expand 1x1 conv, a sigmoid gate.
+
+    The gate is a sigmoid rather than MobileNetV3's hard-sigmoid: TFMOT quantizes sigmoid activations.
+    """
     channels = int(x.shape[-1])
     squeezed = make_divisible(channels * ratio, divisor)
     s = L.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
     s = L.Conv2D(squeezed, 1, activation="relu", name=f"{name}_se_reduce")(s)
-    s = L.Conv2D(channels, 1, activation="hard_sigmoid", name=f"{name}_se_expand")(s)
+    s = L.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_se_expand")(s)
     return L.Multiply(name=f"{name}_se")([x, s])
 
 

@@ -15,6 +15,7 @@ and layers TFMOT cannot quantize are found *before* any training and reported in
 
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
+from tfcompress.quantize.configs import extra_config, scope_objects
 from tfcompress.quantize.flatten import flatten_model, has_nested_models
 from tfcompress.quantize.fuse import fuse_relu
 
@@ -99,7 +100,8 @@ def unquantizable_layers(model, skip_layers=None, preserve=None):
     registry = scheme.get_quantize_registry()
     return [(layer.name, type(layer).__name__) for layer in transformed.layers
             if layer.name in layer_map and not isinstance(layer, keras.layers.InputLayer)
-            and not layer_map[layer.name].get("quantize_config") and not registry.supports(layer)]
+            and not layer_map[layer.name].get("quantize_config") and not registry.supports(layer)
+            and extra_config(layer, registry) is None]
 
 
 def quantize_aware_model(model, skip_layers=None, preserve=None):
@@ -132,13 +134,15 @@ def quantize_aware_model(model, skip_layers=None, preserve=None):
                "float ops, or fails a fully-integer check), or replace them with supported layers")
         raise ModelError(f"TFMOT cannot quantize these layers: {listed}. Fix: {fix}.")
 
+    registry = quantize_scheme(preserve).get_quantize_registry()
+
     def annotate(layer):
-        if _annotated(layer, skip):
-            return tfmot.quantization.keras.quantize_annotate_layer(layer)
+        if _annotated(layer, skip):  # Multiply and Rescaling get an output-only config TFMOT lacks
+            return tfmot.quantization.keras.quantize_annotate_layer(layer, extra_config(layer, registry))
         return layer
 
     annotated = keras.models.clone_model(model, clone_function=annotate)
-    with tfmot.quantization.keras.quantize_scope():
+    with tfmot.quantization.keras.quantize_scope(scope_objects()):
         return tfmot.quantization.keras.quantize_apply(annotated, quantize_scheme(preserve))
 
 
