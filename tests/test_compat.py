@@ -1,0 +1,58 @@
+"""Every private access of tfcompress/_compat.py still works on the pinned versions (one test per function)."""
+
+import pytest
+
+from tfcompress import _compat
+from tfcompress._keras import keras, tf
+
+L = keras.layers
+
+
+@pytest.fixture
+def model():
+    inputs = keras.Input((4,), name="x")
+    hidden = L.Dense(3, name="hidden")(inputs)
+    return keras.Model(inputs, L.Dense(2, name="out")(hidden + 1.0), name="m")
+
+
+def test_is_graph_network(model):
+    assert _compat.is_graph_network(model)
+    assert _compat.is_graph_network(keras.Sequential([keras.Input((2,)), L.Dense(1)]))
+
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    assert not _compat.is_graph_network(Sub())
+
+
+def test_nodes_by_depth(model):
+    by_depth = _compat.nodes_by_depth(model)
+    assert by_depth[0][0].layer.name == "out"
+    assert max(by_depth) == 3  # x -> hidden -> + 1.0 -> out
+
+
+def test_keras_history(model):
+    history = _compat.keras_history(model.outputs[0])
+    assert history.layer.name == "out" and history.node_index == 0 and history.tensor_index == 0
+
+
+def test_graph_nodes(model):
+    assert [n.layer.name for n in _compat.graph_nodes(model)][::2] == ["hidden", "out"]  # no InputLayer node
+
+
+def test_tf_op_layer_types(model):
+    tf_op, slicing = _compat.tf_op_layer_types()
+    assert isinstance(model.layers[2], tf_op) and issubclass(slicing, L.Layer)
+    sliced = keras.Input((4,))[:, :2]
+    assert isinstance(_compat.keras_history(sliced).layer, slicing)
+
+
+def test_tf_op_symbol(model):
+    assert _compat.tf_op_symbol(model.layers[2]) == "__operators__.add"
+    assert _compat.tf_op_symbol(_compat.keras_history(tf.nn.relu6(keras.Input((3,)))).layer) == "nn.relu6"
+
+
+def test_missing_access_raises_compat_error_naming_library_and_attribute():
+    with pytest.raises(_compat.CompatError, match=r"tf_keras .* has no Functional._nodes_by_depth"):
+        _compat.nodes_by_depth(object())
