@@ -70,6 +70,15 @@ BAD = [
     (ChannelPruning, {"divisor": 0}, "divisor"),
     (ChannelPruning, {"exclude": [None]}, "exclude"),
     (ChannelPruning, {"learning_rate": float("nan")}, "learning_rate"),
+    (ChannelPruning, {"criterion": "taylr"}, "criterion"),
+    (ChannelPruning, {"scope": "model"}, "scope"),
+    (ChannelPruning, {"budget": {"max_size": 1000}}, "budget"),
+    (ChannelPruning, {"budget": {}}, "budget"),
+    (ChannelPruning, {"budget": 60000}, "budget"),
+    (ChannelPruning, {"budget": {"max_bytes": 0}}, "budget"),
+    (ChannelPruning, {"budget": {"max_bytes": 1.5e4}}, "budget"),
+    (ChannelPruning, {"budget": {"max_params_share": 1.5}}, "budget"),
+    (ChannelPruning, {"recalibrate_bn": "yes"}, "recalibrate_bn"),
     # quantize
     (QuantizeAwareTraining, {"epochs": 1.5}, "epochs"),
     (PrunePreservingQAT, {"learning_rate": float("nan")}, "learning_rate"),
@@ -138,6 +147,8 @@ VALID = [
     (MbyNPruning, {"m_by_n": (2.0, 4.0)}),
     (GradientPruning, {"epochs": 0, "criterion": "movement", "scope": "layer", "layer_sparsity": {"a": 0.5}}),
     (ChannelPruning, {"keep_ratio": 1, "criterion": "bn_gamma", "layer_ratios": {"conv1": 1.0}, "exclude": "conv0"}),
+    (ChannelPruning, {"criterion": "taylor", "scope": "global", "budget": {"max_params": 1, "max_params_share": 1},
+                      "recalibrate_bn": False}),
     (QuantizeAwareTraining, {"epochs": 0, "learning_rate": 1, "skip_layers": ("a",)}),
     (WeightClustering, {"skip_layers": {"conv0"}}),  # any list, tuple or set of names, as before
     (WeightClustering, {"number_of_clusters": 3, "preserve_sparsity": True, "init": "density-based",
@@ -235,6 +246,7 @@ def test_recipe_with_valid_values_of_the_checked_options_parses():
     stages = ["prune: {method: magnitude, end_fraction: 1.0, initial_sparsity: 0.1, updates: 5}",
               "prune: {method: m_by_n, m_by_n: [1, 4]}", "prune: {method: gradient, criterion: movement}",
               "prune: {method: channel, keep_ratio: 1, layer_ratios: {conv1: 0.5}}",
+              "prune: {method: channel, scope: global, budget: {max_bytes: 60000}, recalibrate_bn: false}",
               "cluster: {init: linear, number_of_clusters: 3, preserve_sparsity: true}",
               "factorize: {method: pca, only_if_smaller: false, rank: {dense0: 2}}",
               "distill: {data_free: true, latent_dim: 4, input_range: [-1, 1], bn_weight: 0}"]

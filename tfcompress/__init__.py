@@ -39,6 +39,13 @@ _LAZY = {
     "prune_m_by_n": "tfcompress.prune",
     "prune_gradient": "tfcompress.prune",
     "prune_channels": "tfcompress.prune",
+    "plan_channels": "tfcompress.prune",
+    "zero_channels": "tfcompress.prune",
+    "ChannelGraph": "tfcompress.prune",
+    "PruningPlan": "tfcompress.prune",
+    "recalibrate_batch_norm": "tfcompress.prune",
+    "sensitivity_scan": "tfcompress.prune",
+    "allocate": "tfcompress.prune",
     "sparsity_summary": "tfcompress.prune",
     # quantization and clustering
     "QuantizeAwareTraining": "tfcompress.quantize",

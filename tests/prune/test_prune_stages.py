@@ -19,7 +19,8 @@ NON_DEFAULT = {
     GradientPruning: {"sparsity": 0.9, "epochs": 0, "criterion": "movement", "scope": "layer", "batches": 2,
                       "layer_sparsity": {"conv1": 0.5}, "exclude": ["first_conv"], "learning_rate": None},
     ChannelPruning: {"keep_ratio": 0.25, "epochs": 1, "criterion": "bn_gamma", "layer_ratios": {"conv1": 0.5},
-                     "exclude": ["conv0"], "min_channels": 2, "divisor": 4, "learning_rate": 1e-3},
+                     "exclude": ["conv0"], "min_channels": 2, "divisor": 4, "learning_rate": 1e-3, "scope": "global",
+                     "budget": {"max_bytes": 20000, "max_params_share": 0.5}, "recalibrate_bn": False},
 }
 
 

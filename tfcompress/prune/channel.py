@@ -1,23 +1,25 @@
-"""Channel (filter) pruning that rebuilds a physically smaller dense model.
+"""Channel (filter) pruning that rebuilds a physically smaller dense model, across skip connections.
 
-Zeroed weights only shrink a model once a sparse format or compressor sees
-them; removing whole Conv2D filters and Dense units shrinks every tensor, so
-the converted file is smaller and inference does less work.  ``prune_channels``
-ranks the output channels of each Conv/Dense layer (L1 or L2 norm of the
-filter, or |gamma| of the BatchNorm that follows), keeps the top share, and
-builds a new ``tf_keras`` functional model in which:
+Zeroed weights only shrink a model once a sparse format or compressor sees them; removing whole filters and
+units shrinks every tensor, so the converted file is smaller and inference does less work. The work is split
+in three roles, as in Torch-Pruning (DepGraph, CVPR'23):
 
-* the following layers take only the kept channels: BatchNorm parameters and
-  statistics are sliced, the next Conv/Dense kernel loses the matching input
-  rows (through Flatten, which repeats each channel once per position, too);
-* DepthwiseConv2D follows its input (its channels are its input's channels);
-* SeparableConv2D: the depthwise part follows the input, the pointwise filters
-  are ranked and pruned like a Conv2D's;
-* the final Conv/Dense layer (the classifier) keeps all its outputs, so the
-  model's output shape does not change.
+* ``ChannelGraph`` (``graph.py``) finds the *groups*: channels tied by Add/Multiply, followed by BatchNorm and
+  depthwise convolutions, concatenated or flattened, and which groups are fixed (input, output, excluded);
+* an importance criterion (``importance.py``: ``l1``, ``l2``, ``bn_gamma``, ``taylor``) scores every channel;
+* the pruner (this module) only picks how many channels each group keeps (``scope="layer"``: the same share
+  of every group; ``"global"``: one ranking over all groups) and which ones, as a ``PruningPlan``, then
+  ``rebuild`` makes the new model with sliced weights.
 
-Straight-line models only (each layer feeds exactly the next); a layer with
-several inputs (Add, Concatenate) or an output used twice raises ModelError.
+Example:
+    >>> from tfcompress import keras
+    >>> x = keras.Input((8, 8, 3))
+    >>> a = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="a")(x)
+    >>> b = keras.layers.Conv2D(8, 3, padding="same", name="b")(a)
+    >>> y = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b])))
+    >>> small = prune_channels(keras.Model(x, y), keep_ratio=0.5)
+    >>> channel_counts(small)
+    {'a': 4, 'b': 4, 'head': 2}
 """
 
 import math
@@ -25,245 +27,194 @@ import math
 import numpy as np
 
 from tfcompress._keras import keras
-from tfcompress.errors import ConfigError, ModelError
-from tfcompress.prune.select import copy_model
-from tfcompress.prune.summary import sparsity_summary
-from tfcompress.stage import Stage, check_choice, check_layer_map, check_names, check_number, register_stage
+from tfcompress.errors import ConfigError
+from tfcompress.prune.graph import ChannelGraph
+from tfcompress.prune.importance import get_importance
+from tfcompress.prune.plan import PruningPlan
+from tfcompress.prune.rebuild import rebuild
+from tfcompress.prune.select import CLASSIFIER, FIRST_CONV
 
-L = keras.layers
-CRITERIA = ("l1", "l2", "bn_gamma")
-_KEEP_RATIO = "a number in (0, 1] (the share of channels kept)"
-_PRODUCERS = (L.Conv1D, L.Conv2D, L.Dense, L.SeparableConv2D)
-_PASSTHROUGH = (L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.Dropout, L.SpatialDropout1D,
-                L.SpatialDropout2D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization,
-                L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D, L.GlobalAveragePooling1D,
-                L.GlobalAveragePooling2D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.ZeroPadding1D,
-                L.ZeroPadding2D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
-_SUPPORTED = _PRODUCERS + (L.DepthwiseConv2D, L.BatchNormalization, L.Flatten) + _PASSTHROUGH
-
-
-def layer_chain(model):
-    """The layers of a straight-line model in order, from the one after the input to the output.
-
-    Raises:
-        ModelError: the model branches, merges, shares a layer, or holds an unsupported layer
-            (the message names the layer).
-    """
-    if not isinstance(model, keras.Model):
-        raise ModelError(f"expected a tf_keras Model; received {type(model).__name__}.")
-    if isinstance(model, keras.Sequential):
-        return _check_types(list(model.layers), model)
-    if not getattr(model, "_is_graph_network", False):
-        raise ModelError(f"model {model.name!r} is subclassed; channel pruning needs a functional or Sequential model.")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                         "channel pruning supports one input and one output.")
-    config = model.get_config()
-    consumers, by_name, first = {}, {}, None  # consumers: layer name -> names of the layers it feeds
-    for entry in config["layers"]:
-        name, nodes = entry["name"], entry["inbound_nodes"]
-        by_name[name] = model.get_layer(name)
-        if entry["class_name"] == "InputLayer":
-            first = name
-            continue
-        if len(nodes) != 1:
-            raise ModelError(f"layer {name!r} is used {len(nodes)} times (a shared layer); channel pruning supports "
-                             "only straight-line models where each layer is called once.")
-        node = nodes[0]
-        if len(node) != 1 or any(_has_tensor(arg) for arg in node[0][3:]):
-            raise ModelError(f"layer {name!r} ({entry['class_name']}) takes {len(node)} inputs; channel pruning "
-                             "supports only straight-line models (no Add/Concatenate/multi-input layers). Prune "
-                             "this model with method 'magnitude' or 'gradient' instead.")
-        consumers.setdefault(node[0][0], []).append(name)
-    for source, users in consumers.items():
-        if len(users) > 1:
-            raise ModelError(f"the output of layer {source!r} feeds {len(users)} layers ({', '.join(users)}); "
-                             "channel pruning supports only straight-line models without branches.")
-    chain, name = [], first
-    while name in consumers:
-        name = consumers[name][0]
-        chain.append(by_name[name])
-    return _check_types(chain, model)
+SCOPES = ("layer", "global")
+#: In global scope no group keeps fewer than this share of its channels (nor fewer than ``min_channels``).
+GLOBAL_FLOOR = 0.1
+#: Training batches the data-driven criteria (taylor) read.
+DATA_BATCHES = 4
+_RATIO = "a number in (0, 1] (the share of channels kept)"
+_COUNTED = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense,
+            keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D,
+            keras.layers.SeparableConv2D)
 
 
-def prune_channels(model, keep_ratio=0.5, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
-                   divisor=1):
-    """A new, physically smaller model keeping the most important channels of each Conv/Dense layer.
+def plan_channels(model, keep_ratio=0.5, criterion="l1", scope="layer", layer_ratios=None, exclude=(),
+                  min_channels=1, divisor=1, data=None, graph=None):
+    """Choose the channels each group keeps.
 
     Args:
-        model: a built, straight-line functional or Sequential ``tf_keras`` model (left unchanged).
-        keep_ratio: share of output channels kept in each prunable layer, in (0, 1]. Defaults to 0.5.
-        criterion: ``"l1"`` or ``"l2"`` (norm of each filter), or ``"bn_gamma"`` (|gamma| of the
-            BatchNorm right after the layer; L1 where there is none). Defaults to "l1".
-        layer_ratios: dict layer name -> keep ratio overriding ``keep_ratio``. Defaults to None.
-        exclude: names of layers whose outputs are all kept. The last Conv/Dense layer always keeps
-            all its outputs. Defaults to ().
-        min_channels: fewest channels any layer keeps. Defaults to 1.
-        divisor: kept counts are rounded up to a multiple of this (e.g. 4 or 8 for SIMD). Defaults to 1.
+        model: a built functional or Sequential ``tf_keras`` model.
+        keep_ratio: share of each prunable group's channels kept (``"layer"`` scope), or of all their channels
+            together (``"global"``), in (0, 1]. Defaults to 0.5.
+        criterion: an importance name (``"l1"``, ``"l2"``, ``"bn_gamma"``, ``"taylor"``) or an ``Importance``
+            instance. Defaults to "l1".
+        scope: ``"layer"`` keeps ``keep_ratio`` of every group; ``"global"`` ranks the channels of all groups
+            together (each group's scores divided by their mean) and keeps the top ``keep_ratio`` of them, no
+            group falling below ``GLOBAL_FLOOR`` of its channels or ``min_channels``. Defaults to "layer".
+        layer_ratios: dict layer name -> keep ratio for the group of that layer (any member: a conv, its
+            BatchNorm, a depthwise conv after it), overriding ``keep_ratio`` in either scope. Defaults to None.
+        exclude: layer names (or ``"first_conv"``) whose groups keep all their channels; the input and every
+            group that reaches a model output (the classifier) are always kept. Defaults to ().
+        min_channels: fewest channels a group keeps. Defaults to 1.
+        divisor: kept counts are rounded up to a multiple of this (4 or 8 suit SIMD kernels). Defaults to 1.
+        data: ``(x, y)`` arrays or a list of ``(x, y)`` batches, for criteria that need data. Defaults to None.
+        graph: the model's ``ChannelGraph`` if already built (``exclude`` is then ignored). Defaults to None.
 
     Returns:
-        A new ``tf_keras`` functional model with the same input and output shapes.
+        A ``PruningPlan``.
 
     Raises:
-        ConfigError: bad ratio, criterion or layer name. ModelError: unsupported topology or layer.
+        ModelError: a layer the graph cannot follow (raised first, before anything else is done).
+        ConfigError: bad ratio, criterion, scope, count or layer name. DataError: ``taylor`` without data.
     """
-    if criterion not in CRITERIA:
-        raise ConfigError(f"criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}.")
-    _check_ratio(keep_ratio, "keep_ratio")
-    layer_ratios = dict(layer_ratios or {})
-    exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
-    chain = layer_chain(model)
-    names = [layer.name for layer in chain]
-    for name in list(layer_ratios) + exclude:
-        if name not in names:
-            raise ConfigError(f"no layer named {name!r} in model {model.name!r}; layers: {', '.join(names)}.")
-    for name, ratio in layer_ratios.items():
-        _check_ratio(ratio, f"layer_ratios[{name!r}]")
-    producers = [layer for layer in chain if isinstance(layer, _PRODUCERS)]
-    if not producers:
-        return copy_model(model)
-    fixed = set(exclude) | {producers[-1].name}
+    graph = graph if graph is not None else ChannelGraph(model, exclude_layers(model, exclude))
+    check_ratio(keep_ratio, "keep_ratio")
+    importance = get_importance(criterion)
+    if scope not in SCOPES:
+        raise ConfigError(f"scope must be one of {', '.join(map(repr, SCOPES))}; received {scope!r}.")
+    for value, what in ((min_channels, "min_channels"), (divisor, "divisor")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{what} must be an integer >= 1; received {value!r}.")
+    own = _group_ratios(graph, layer_ratios)
+    groups = graph.prunable()
+    if not groups:
+        return PruningPlan.full(graph)
+    scores = importance.scores(graph, groups, batches(data) if importance.needs_data else None)
+    counts = {g.name: kept_count(g.size, own.get(g.name, keep_ratio), min_channels, divisor) for g in groups}
+    pooled = [g for g in groups if g.name not in own]
+    if scope == "global" and pooled:
+        counts.update(_global_counts(pooled, scores, keep_ratio, min_channels, divisor))
+    keep = {g.name: top(scores[g.name], counts[g.name]) for g in groups if counts[g.name] < g.size}
+    return PruningPlan(keep, {g.name: g.size for g in graph.groups.values()})
 
-    x = inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype,
-                             name=model.inputs[0].name.split(":")[0])
-    keep = np.arange(model.input_shape[-1])
-    for pos, layer in enumerate(chain):
-        config, weights = layer.get_config(), layer.get_weights()
-        new_weights = weights
-        if isinstance(layer, L.DepthwiseConv2D):
-            mult = weights[0].shape[-1]
-            new_weights = [weights[0][:, :, keep, :]]
-            keep = (keep[:, None] * mult + np.arange(mult)[None, :]).ravel()
-            new_weights += [w[keep] for w in weights[1:]]
-        elif isinstance(layer, _PRODUCERS):
-            if getattr(layer, "groups", 1) != 1:
-                raise ModelError(f"layer {layer.name!r} is a grouped convolution (groups={layer.groups}); "
-                                 "channel pruning does not support it.")
-            if isinstance(layer, L.SeparableConv2D):
-                mult = weights[0].shape[-1]
-                depthwise = weights[0][:, :, keep, :]
-                mid = (keep[:, None] * mult + np.arange(mult)[None, :]).ravel()
-                kernel, head = weights[1][:, :, mid, :], [depthwise]
-            else:
-                kernel, head = weights[0][..., keep, :], []
-            n_out = kernel.shape[-1]
-            if layer.name in fixed:
-                keep = np.arange(n_out)
-            else:
-                ratio = layer_ratios.get(layer.name, keep_ratio)
-                scores = _scores(kernel, chain[pos + 1] if pos + 1 < len(chain) else None, criterion)
-                keep = _top(scores, _count(n_out, ratio, min_channels, divisor))
-            new_weights = head + [kernel[..., keep]] + [w[keep] for w in weights[len(head) + 1:]]
-            config["units" if isinstance(layer, L.Dense) else "filters"] = int(len(keep))
-        elif isinstance(layer, L.BatchNormalization):
-            axes = config["axis"] if isinstance(config["axis"], (list, tuple)) else [config["axis"]]
-            if len(axes) != 1 or axes[0] not in (-1, len(layer.input_shape) - 1):
-                raise ModelError(f"BatchNormalization {layer.name!r} normalises axis {config['axis']}; channel "
-                                 "pruning supports only the last (channels) axis.")
-            new_weights = [w[keep] for w in weights]
-        elif isinstance(layer, L.Flatten):
-            shape = layer.input_shape
-            positions = int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
-            keep = (np.arange(positions)[:, None] * shape[-1] + keep[None, :]).ravel()
-        new_layer = type(layer).from_config(config)
-        x = new_layer(x)
-        if new_weights:
-            new_layer.set_weights(new_weights)
-    return keras.Model(inputs, x, name=model.name)
+
+def prune_channels(model, keep_ratio=0.5, criterion="l1", scope="layer", layer_ratios=None, exclude=(),
+                   min_channels=1, divisor=1, data=None):
+    """A new, physically smaller model that keeps the most important channels of every prunable group.
+
+    Args:
+        model: a built functional or Sequential ``tf_keras`` model (left unchanged), e.g. a
+            ``keras.applications`` MobileNetV2 or ResNet; nested functional sub-models are inlined.
+        keep_ratio: share of channels kept, in (0, 1] — or a ``PruningPlan`` (then the other selection
+            arguments must keep their defaults). Defaults to 0.5.
+        criterion, scope, layer_ratios, exclude, min_channels, divisor, data: see ``plan_channels``.
+
+    Returns:
+        A new ``tf_keras`` functional model with the same inputs, output shapes and name.
+
+    Raises:
+        ModelError: a layer the graph cannot follow (raised before any other work). ConfigError: bad
+            arguments, or a plan made for another model.
+    """
+    graph = ChannelGraph(model, exclude_layers(model, exclude))
+    if isinstance(keep_ratio, PruningPlan):
+        given = {"criterion": (criterion, "l1"), "scope": (scope, "layer"), "layer_ratios": (layer_ratios, None),
+                 "min_channels": (min_channels, 1), "divisor": (divisor, 1), "data": (data, None)}
+        extra = [name for name, (value, default) in given.items() if value is not default and value != default]
+        if extra:
+            raise ConfigError(f"prune_channels received a PruningPlan and also {', '.join(extra)}; a plan already "
+                              "says which channels to keep. Fix: pass only the plan (or make a new plan with "
+                              "plan_channels).")
+        return rebuild(graph, keep_ratio)
+    plan = plan_channels(model, keep_ratio, criterion, scope, layer_ratios, exclude, min_channels, divisor, data,
+                         graph=graph)
+    return rebuild(graph, plan)
 
 
 def channel_counts(model):
-    """dict layer name -> output channels of each Conv/Dense/DepthwiseConv layer of a straight-line model."""
-    return {layer.name: int(layer.output_shape[-1]) for layer in layer_chain(model)
-            if isinstance(layer, _PRODUCERS + (L.DepthwiseConv2D,))}
+    """dict layer name -> output channels of every Conv/Dense/DepthwiseConv/SeparableConv layer of ``model``."""
+    return {layer.name: int(layer.get_output_shape_at(0)[-1]) for layer in model.layers
+            if type(layer) in _COUNTED}
 
 
-def _scores(kernel, following, criterion):
-    flat = np.abs(kernel.reshape(-1, kernel.shape[-1]))
-    if criterion == "bn_gamma" and isinstance(following, L.BatchNormalization) and following.scale:
-        return np.abs(following.gamma.numpy())
-    if criterion == "l2":
-        return np.sqrt((flat ** 2).sum(axis=0))
-    return flat.sum(axis=0)
+def group_counts(model):
+    """dict group name -> channels, for every group of ``model`` (see ``ChannelGraph``)."""
+    return {name: group.size for name, group in ChannelGraph(model).groups.items()}
 
 
-def _top(scores, count):
-    return np.sort(np.argsort(-scores, kind="stable")[:count])
-
-
-def _count(n, ratio, min_channels, divisor):
-    count = int(math.ceil(ratio * n - 1e-9))
+def kept_count(size, ratio, min_channels=1, divisor=1):
+    """Channels a group of ``size`` keeps at ``ratio``: ``ceil(ratio * size)`` rounded up to ``divisor``,
+    at least ``min_channels`` and at most ``size``."""
+    count = int(math.ceil(ratio * size - 1e-9))
     count = int(math.ceil(count / divisor) * divisor)
-    return int(min(n, max(min_channels, count, 1)))
+    return int(min(size, max(min_channels, count, 1)))
 
 
-def _check_ratio(value, what):
+def top(scores, count):
+    """Sorted indices of the ``count`` highest scores (ties broken by position)."""
+    return np.sort(np.argsort(-np.asarray(scores), kind="stable")[:count])
+
+
+def batches(data, batch_size=32, limit=DATA_BATCHES):
+    """A list of at most ``limit`` ``(x, y)`` batches from ``(x, y)`` arrays or an iterable of batches."""
+    if data is None:
+        return None
+    if isinstance(data, tuple) and len(data) == 2 and hasattr(data[0], "shape") and hasattr(data[1], "shape"):
+        x, y = data
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)][:limit]
+    return [tuple(b) for _, b in zip(range(limit), data)]
+
+
+def _global_counts(groups, scores, keep_ratio, min_channels, divisor):
+    """Counts from one ranking of every channel of ``groups`` (scores divided by each group's mean)."""
+    flat, owner = [], []
+    for i, group in enumerate(groups):
+        s = scores[group.name]
+        mean = float(np.mean(s))
+        flat.append(s / mean if mean > 0 else np.zeros_like(s))
+        owner.append(np.full(group.size, i))
+    flat, owner = np.concatenate(flat), np.concatenate(owner)
+    total = int(round(keep_ratio * flat.size))
+    chosen = np.bincount(owner[np.argsort(-flat, kind="stable")[:total]], minlength=len(groups))
+    counts = {}
+    for group, n in zip(groups, chosen):
+        floor = max(min_channels, int(math.ceil(GLOBAL_FLOOR * group.size - 1e-9)))
+        counts[group.name] = kept_count(group.size, max(int(n), floor) / group.size, min_channels, divisor)
+    return counts
+
+
+def _group_ratios(graph, layer_ratios):
+    """dict group name -> ratio from ``layer_ratios`` (layer name -> ratio)."""
+    if layer_ratios is None:
+        return {}
+    if not isinstance(layer_ratios, dict):
+        raise ConfigError(f"layer_ratios must be a mapping layer name -> keep ratio; received {layer_ratios!r}.")
+    own, by = {}, {}
+    for name, ratio in layer_ratios.items():
+        check_ratio(ratio, f"layer_ratios[{name!r}]")
+        group = graph.group_by_member(name, "layer_ratios")
+        if graph.groups[group].fixed:
+            raise ConfigError(f"layer_ratios[{name!r}]: the channels of {name!r} (group {group!r}) cannot be "
+                              f"pruned: {graph.groups[group].fixed}.")
+        if group in own and own[group] != ratio:
+            raise ConfigError(f"layer_ratios gives {by[group]!r} {own[group]} and {name!r} {ratio}, but both "
+                              f"name group {group!r} (their channels are pruned together). Fix: give one ratio.")
+        own[group], by[group] = ratio, name
+    return own
+
+
+def exclude_layers(model, exclude):
+    """Layer names from ``exclude`` (names, or the keyword ``"first_conv"``; ``"classifier"`` is always kept)."""
+    names = [exclude] if isinstance(exclude, str) else list(exclude or ())
+    if FIRST_CONV in names:
+        names.remove(FIRST_CONV)
+        convs = [layer.name for layer in model.layers if type(layer) in _COUNTED[:3] + _COUNTED[6:]]
+        names += convs[:1]
+    return [n for n in names if n != CLASSIFIER]  # the classifier reaches the output: always kept
+
+
+def check_ratio(value, what):
+    """Raise ConfigError unless ``value`` is a keep ratio in (0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise ConfigError(f"{what} must be a number in (0, 1] (the share of channels kept); received {value!r}.")
+        raise ConfigError(f"{what} must be {_RATIO}; received {value!r}. Example: 0.5 keeps half the channels.")
 
 
-def _has_tensor(arg):
-    return isinstance(arg, dict) and any(isinstance(v, list) and v and isinstance(v[0], str) for v in arg.values())
-
-
-def _check_types(chain, model):
-    for layer in chain:
-        if not isinstance(layer, _SUPPORTED) or isinstance(layer, (L.Conv2DTranspose, L.Conv1DTranspose)):
-            raise ModelError(f"layer {layer.name!r} of model {model.name!r} is a {type(layer).__name__}, which "
-                             "channel pruning does not support. Supported: Conv1D, Conv2D, DepthwiseConv2D, "
-                             "SeparableConv2D, Dense, BatchNormalization, Flatten, pooling, activations, dropout.")
-        data_format = getattr(layer, "data_format", "channels_last")
-        if data_format not in (None, "channels_last"):
-            raise ModelError(f"layer {layer.name!r} uses data_format={data_format!r}; channel pruning supports "
-                             "channels_last only.")
-    return chain
-
-
-@register_stage
-class ChannelPruning(Stage):
-    """Stage: remove whole filters/units and rebuild a smaller dense model (recipe ``prune: {method: channel}``).
-
-    Args:
-        keep_ratio: share of output channels kept per layer, in (0, 1]. Defaults to 0.5.
-        epochs: fine-tuning epochs after the rebuild. Defaults to 2.
-        criterion: ``"l1"``, ``"l2"`` or ``"bn_gamma"``. Defaults to "l1".
-        layer_ratios: dict layer name -> keep ratio. Defaults to None.
-        exclude: layers whose outputs are all kept (the classifier always is). Defaults to ().
-        min_channels: fewest channels kept by any layer. Defaults to 1.
-        divisor: kept counts rounded up to a multiple of this. Defaults to 1.
-        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
-    """
-
-    name = "prune"
-    method = "channel"
-
-    def __init__(self, keep_ratio=0.5, epochs=2, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
-                 divisor=1, learning_rate=None):
-        check_number(self, "keep_ratio", keep_ratio, 0, 1, low_open=True, what=_KEEP_RATIO)
-        check_number(self, "epochs", epochs, 0, integer=True)
-        check_choice(self, "criterion", criterion, CRITERIA)
-        check_layer_map(self, "layer_ratios", layer_ratios, "a number in (0, 1]", low=0, high=1, low_open=True)
-        check_names(self, "exclude", exclude, allow_str=True)
-        check_number(self, "min_channels", min_channels, 1, integer=True)
-        check_number(self, "divisor", divisor, 1, integer=True)
-        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
-        self.keep_ratio = keep_ratio
-        self.epochs = epochs
-        self.criterion = criterion
-        self.layer_ratios = layer_ratios
-        self.exclude = exclude
-        self.min_channels = min_channels
-        self.divisor = divisor
-        self.learning_rate = learning_rate
-
-    def apply(self, model, trainer):
-        pruned = prune_channels(model, self.keep_ratio, self.criterion, self.layer_ratios, self.exclude,
-                                self.min_channels, self.divisor)
-        trainer.fit(pruned, self.epochs, learning_rate=self.learning_rate)
-        before, after = channel_counts(model), channel_counts(pruned)
-        self._report = {"method": self.method,
-                        "channels": {name: [before[name], after[name]] for name in before},
-                        "params_before": int(model.count_params()), "params_after": int(pruned.count_params()),
-                        "bytes_float32_after": sum(r["bytes_float32"] for r in sparsity_summary(pruned)),
-                        "val_accuracy": trainer.evaluate(pruned)}
-        return pruned
+__all__ = ["SCOPES", "GLOBAL_FLOOR", "plan_channels", "prune_channels", "channel_counts", "group_counts",
+           "kept_count", "top", "batches", "check_ratio", "exclude_layers"]

@@ -1,0 +1,113 @@
+"""The channel pruning stage (recipe ``prune: {method: channel, ...}``)."""
+
+from tfcompress.prune.batchnorm import recalibrate_batch_norm
+from tfcompress.prune.budget import check_budget, prune_to_budget
+from tfcompress.prune.channel import SCOPES, batches, channel_counts, exclude_layers, group_counts, prune_channels
+from tfcompress.prune.graph import ChannelGraph
+from tfcompress.prune.importance import importance_names
+from tfcompress.prune.sensitivity import sensitivity_scan
+from tfcompress.prune.summary import sparsity_summary
+from tfcompress.stage import (Stage, check_choice, check_flag, check_layer_map, check_names, check_number,
+                              register_stage)
+
+_KEEP_RATIO = "a number in (0, 1] (the share of channels kept)"
+#: Training batches for BatchNorm recalibration, and validation samples for the sensitivity scan.
+RECALIBRATION_BATCHES = 8
+SCAN_SAMPLES = 512
+REPRESENTATIVE_SAMPLES = 200
+
+
+@register_stage
+class ChannelPruning(Stage):
+    """Stage: remove whole filters/units, across skip connections, and rebuild a smaller dense model.
+
+    ``apply`` prunes (``prune_channels``, or to a ``budget`` after a sensitivity scan), recalibrates the
+    BatchNorm statistics, fine-tunes through the trainer (which distils from its teacher when it has one),
+    recalibrates again and reports per-group channels, parameters and validation accuracy.
+
+    Args:
+        keep_ratio: share of channels kept per group (``scope="layer"``) or overall (``"global"``), in (0, 1].
+            Ignored when ``budget`` is given. Defaults to 0.5.
+        epochs: fine-tuning epochs after the rebuild. Defaults to 2.
+        criterion: ``"l1"``, ``"l2"``, ``"bn_gamma"`` or ``"taylor"``. Defaults to "l1".
+        layer_ratios: dict layer name -> keep ratio of that layer's group. Defaults to None.
+        exclude: layers whose groups keep all channels (input and classifier always do). Defaults to ().
+        min_channels: fewest channels kept by any group. Defaults to 1.
+        divisor: kept counts rounded up to a multiple of this. Defaults to 1.
+        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
+        scope: ``"layer"`` or ``"global"`` (see ``plan_channels``). Defaults to "layer".
+        budget: dict with ``max_bytes`` (int8 file), ``max_params`` and/or ``max_params_share``; when given, a
+            sensitivity scan on the validation split sets per-group ratios instead of ``keep_ratio``.
+            Defaults to None.
+        recalibrate_bn: re-estimate BatchNorm statistics after the rebuild and after fine-tuning.
+            Defaults to True.
+    """
+
+    name = "prune"
+    method = "channel"
+
+    def __init__(self, keep_ratio=0.5, epochs=2, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
+                 divisor=1, learning_rate=None, scope="layer", budget=None, recalibrate_bn=True):
+        check_number(self, "keep_ratio", keep_ratio, 0, 1, low_open=True, what=_KEEP_RATIO)
+        check_number(self, "epochs", epochs, 0, integer=True)
+        check_choice(self, "criterion", criterion, importance_names())
+        check_layer_map(self, "layer_ratios", layer_ratios, "a number in (0, 1]", low=0, high=1, low_open=True)
+        check_names(self, "exclude", exclude, allow_str=True)
+        check_number(self, "min_channels", min_channels, 1, integer=True)
+        check_number(self, "divisor", divisor, 1, integer=True)
+        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
+        check_choice(self, "scope", scope, SCOPES)
+        check_budget(self, budget)
+        check_flag(self, "recalibrate_bn", recalibrate_bn)
+        self.keep_ratio = keep_ratio
+        self.epochs = epochs
+        self.criterion = criterion
+        self.layer_ratios = layer_ratios
+        self.exclude = exclude
+        self.min_channels = min_channels
+        self.divisor = divisor
+        self.learning_rate = learning_rate
+        self.scope = scope
+        self.budget = budget
+        self.recalibrate_bn = recalibrate_bn
+
+    def apply(self, model, trainer):
+        data = trainer.data
+        graph = ChannelGraph(model, exclude_layers(model, self.exclude))  # refuses an unsupported layer before any work
+        taylor = batches((data["x_train"], data["y_train"]), trainer.batch_size) if self.criterion == "taylor" \
+            else None
+        options = {"criterion": self.criterion, "exclude": self.exclude, "min_channels": self.min_channels,
+                   "divisor": self.divisor, "data": taylor}
+        report = {"method": self.method}
+        if self.budget:
+            x_val, y_val = data["x_val"][:SCAN_SAMPLES], data["y_val"][:SCAN_SAMPLES]
+            table = sensitivity_scan(model, x_val, y_val, criterion=self.criterion,
+                                     x_calibration=data["x_train"] if self.recalibrate_bn else None,
+                                     batch_size=trainer.batch_size, min_channels=self.min_channels,
+                                     divisor=self.divisor, data=taylor, graph=graph)
+            pruned, info = prune_to_budget(model, self.budget, table, graph,
+                                           representative_data=data["x_train"][:REPRESENTATIVE_SAMPLES], **options)
+            report.update(sensitivity=table.to_dict(), budget=dict(self.budget, **info))
+        else:
+            pruned = prune_channels(model, self.keep_ratio, scope=self.scope, layer_ratios=self.layer_ratios,
+                                    **options)
+        if self.recalibrate_bn:
+            recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
+        report["val_accuracy_before_finetune"] = trainer.evaluate(pruned)
+        trainer.fit(pruned, self.epochs, learning_rate=self.learning_rate)
+        if self.recalibrate_bn and self.epochs > 0:
+            recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
+        before, after = channel_counts(model), channel_counts(pruned)
+        groups_after = group_counts(pruned)
+        report.update({
+            "channels": {name: [before[name], after[name]] for name in before if name in after},
+            "groups": {g.name: [g.size, groups_after.get(g.name, g.size)] for g in graph.groups.values()
+                       if g.prunable},
+            "params_before": int(model.count_params()), "params_after": int(pruned.count_params()),
+            "bytes_float32_after": sum(r["bytes_float32"] for r in sparsity_summary(pruned)),
+            "val_accuracy": trainer.evaluate(pruned)})
+        self._report = report
+        return pruned
+
+
+__all__ = ["ChannelPruning"]
