@@ -3,12 +3,12 @@
 A budget is a dict with one or more of ``max_params`` (an integer), ``max_params_share`` (a share of the
 original parameters, in (0, 1]) and ``max_bytes`` (bytes of the int8 file). Parameters stand in for bytes
 while searching (an int8 file holds one byte per weight plus per-channel scales, int32 biases and a header,
-so bytes per parameter barely move when channels go); ``prune_to_budget`` then converts the result with
-``tfcompress.export.convert(..., "int8")`` and, when the file is over, tightens the parameter target by the
-measured excess and allocates again.
+so the file is a fixed overhead plus about a byte per weight); ``prune_to_budget`` then converts the result
+with ``tfcompress.export.convert(..., "int8")`` and, when the file is over, moves the parameter target by a
+secant step on the measured (parameters, bytes) points and allocates again.
 """
 
-from tfcompress.errors import BudgetError
+from tfcompress.errors import BudgetError, ConfigError
 from tfcompress.prune.channel import prune_channels
 from tfcompress.prune.sensitivity import allocate
 from tfcompress.stage import check_number, refuse_option
@@ -53,34 +53,48 @@ def prune_to_budget(model, budget, table, graph, representative_data=None, **opt
         BudgetError: the budget cannot be met (or ``max_bytes`` not within ``BYTE_ROUNDS`` conversions).
         ConfigError: a bad budget, or ``max_bytes`` without representative data.
     """
-    from tfcompress.errors import ConfigError
-
     check_budget("prune (channel)", budget)
     full = table.params_full
     target = min([budget.get("max_params", full), int(budget.get("max_params_share", 1.0) * full)])
     info = {}
     max_bytes = budget.get("max_bytes")
-    if max_bytes is not None:
-        if representative_data is None:
-            raise ConfigError("a max_bytes budget needs representative_data (training inputs) to convert the "
-                              "pruned model to int8 and measure it.")
-        original = _int8_bytes(model, representative_data)
-        info["int8_bytes_original"] = original
-        target = min(target, int(max_bytes * full / original))
-    for _ in range(BYTE_ROUNDS):
-        ratios = allocate(table, graph, target, options.get("min_channels", 1), options.get("divisor", 1))
+    if max_bytes is None:
+        ratios = _allocate(table, graph, target, options)
         pruned = prune_channels(model, 1.0, layer_ratios=ratios, **options)
         info.update(layer_ratios=ratios, target_params=int(target), params=int(pruned.count_params()))
-        if max_bytes is None:
-            return pruned, info
-        size = _int8_bytes(pruned, representative_data)
-        info["int8_bytes"] = size
+        return pruned, info
+    if representative_data is None:
+        raise ConfigError("a max_bytes budget needs representative_data (training inputs) to convert the pruned "
+                          "model to int8 and measure it.")
+    original = _int8_bytes(model, representative_data)
+    info["int8_bytes_original"] = original
+    points = [(full, original)]  # (params, int8 bytes): a file is a fixed overhead plus about a byte per weight
+    guess = int(max_bytes * full / original)  # no overhead assumed: the first try prunes too little, if anything
+    for _ in range(BYTE_ROUNDS):
+        goal = min(target, guess)
+        ratios = _allocate(table, graph, goal, options, max_bytes)
+        pruned = prune_channels(model, 1.0, layer_ratios=ratios, **options)
+        params, size = int(pruned.count_params()), _int8_bytes(pruned, representative_data)
+        info.update(layer_ratios=ratios, target_params=int(goal), params=params, int8_bytes=size)
         if size <= max_bytes:
             return pruned, info
-        target = int(target * max_bytes / size * 0.98)
-    raise BudgetError(f"channel pruning could not bring the int8 file under max_bytes={max_bytes:,}: the last "
-                      f"attempt measured {info['int8_bytes']:,} bytes at {info['params']:,} parameters. Fix: "
-                      "raise max_bytes or scan lower keep ratios.")
+        points.append((params, size))
+        (p0, b0), (p1, b1) = points[-2:]
+        slope = (b1 - b0) / (p1 - p0) if p1 != p0 else original / full
+        guess = min(int(p1 - (b1 - max_bytes) / max(slope, 1e-9)), p1 - 1)  # secant step on bytes(params)
+    raise BudgetError(f"channel pruning could not bring the int8 file under max_bytes={max_bytes:,} in "
+                      f"{BYTE_ROUNDS} conversions: the last measured {info['int8_bytes']:,} bytes at "
+                      f"{info['params']:,} parameters. Fix: raise max_bytes or scan lower keep ratios.")
+
+
+def _allocate(table, graph, goal, options, max_bytes=None):
+    try:
+        return allocate(table, graph, goal, options.get("min_channels", 1), options.get("divisor", 1))
+    except BudgetError as exc:
+        if max_bytes is None:
+            raise
+        raise BudgetError(f"max_bytes={max_bytes:,} cannot be met: it needs at most {goal:,} parameters, and {exc}") \
+            from None
 
 
 def _int8_bytes(model, representative_data):
