@@ -53,6 +53,17 @@ def test_tf_op_symbol(model):
     assert _compat.tf_op_symbol(_compat.keras_history(tf.nn.relu6(keras.Input((3,)))).layer) == "nn.relu6"
 
 
+def test_tfmot_prune_registry():
+    registry = _compat.tfmot_prune_registry()
+    assert registry.supports(L.Dense(2)) and not registry.supports(L.Attention())
+
+
+def test_tfmot_registered_weights():
+    assert _compat.tfmot_registered_weights(L.Dense(2)) == ("kernel",)
+    assert _compat.tfmot_registered_weights(L.BatchNormalization()) == ()
+    assert _compat.tfmot_registered_weights(L.LSTM(2)) is None  # RNNs are listed by cell, not by class
+
+
 def test_missing_access_raises_compat_error_naming_library_and_attribute():
     with pytest.raises(_compat.CompatError, match=r"tf_keras .* has no Functional._nodes_by_depth"):
         _compat.nodes_by_depth(object())

@@ -82,5 +82,29 @@ def tf_op_symbol(layer):
         raise _missing("tf_keras", "TFOpLambda.symbol", exc) from None
 
 
+# ---------------------------------------------------------------- TFMOT
+def tfmot_prune_registry():
+    """TFMOT's ``PruneRegistry`` (which layer types magnitude pruning supports); TFMOT does not export it."""
+    try:
+        from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
+
+        return prune_registry.PruneRegistry
+    except (ImportError, AttributeError) as exc:
+        raise _missing("tensorflow_model_optimization", "sparsity.keras.prune_registry.PruneRegistry", exc) from None
+
+
+def tfmot_registered_weights(layer):
+    """The weight attribute names TFMOT's registry prunes for ``layer``'s exact class, or None if it lists none.
+
+    An empty tuple means the class is registered with nothing to prune (e.g. BatchNormalization).
+    """
+    registry = tfmot_prune_registry()
+    try:
+        table = registry._LAYERS_WEIGHTS_MAP
+    except AttributeError as exc:
+        raise _missing("tensorflow_model_optimization", "PruneRegistry._LAYERS_WEIGHTS_MAP", exc) from None
+    return tuple(table[layer.__class__]) if layer.__class__ in table else None
+
+
 __all__ = ["CompatError", "is_graph_network", "nodes_by_depth", "keras_history", "graph_nodes",
-           "tf_op_layer_types", "tf_op_symbol"]
+           "tf_op_layer_types", "tf_op_symbol", "tfmot_prune_registry", "tfmot_registered_weights"]

@@ -14,6 +14,7 @@ Example:
     >>> small = stage.apply(model, tc.Trainer(data))  # doctest: +SKIP
 """
 
+from tfcompress._compat import is_graph_network, tfmot_prune_registry, tfmot_registered_weights
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.prune import select
@@ -22,7 +23,6 @@ from tfcompress.prune.summary import stage_report
 from tfcompress.stage import Stage, check_choice, check_layer_map, check_number, refuse_option, register_stage
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
-from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry  # noqa: E402
 
 _sparsity = tfmot.sparsity.keras
 _UPDATES = "a whole number >= 1 (or null for about 10)"
@@ -32,11 +32,10 @@ def tfmot_prunable(layer):
     """True if TFMOT's magnitude pruning would zero some weights of ``layer`` (e.g. Dense, Conv2D)."""
     if hasattr(layer, "get_prunable_weights"):
         return True
-    if not prune_registry.PruneRegistry.supports(layer):
+    if not tfmot_prune_registry().supports(layer):
         return False
-    if layer.__class__ in prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP:  # pinned TFMOT 0.8.1
-        return bool(prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP[layer.__class__])
-    return True  # RNN layers with supported cells
+    weights = tfmot_registered_weights(layer)
+    return True if weights is None else bool(weights)  # None: RNN layers with supported cells
 
 
 def wrap_for_pruning(model, schedules, sparsity_m_by_n=None, copy=True):
@@ -59,7 +58,7 @@ def wrap_for_pruning(model, schedules, sparsity_m_by_n=None, copy=True):
         ModelError: the model is subclassed or not built.
     """
     select.check_model(model)
-    if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
+    if not (isinstance(model, keras.Sequential) or is_graph_network(model)):
         raise ModelError(f"model {model.name!r} is a subclassed model; magnitude pruning needs a functional or "
                          "Sequential tf_keras model.")
     base = select.copy_model(model) if copy else model
