@@ -63,9 +63,10 @@ def test_depthwise_multiplier_and_flatten_expand_the_layout():
 
 def test_hard_swish_tf_ops_of_mobilenet_v3_pass_channels_through():
     graph = ChannelGraph(mobilenet_v3_small())
-    kinds = {r.layer.name: r.rule.kind for r in graph.records}
-    assert kinds["tf.__operators__.add"] == "pass" and kinds["tf.math.multiply"] == "pass"
-    assert graph.groups_of("multiply") == graph.groups_of("Conv")  # x * relu6(x + 3) / 6 keeps x's channels
+    tf_ops = [r for r in graph.records if r.layer.name.startswith("tf.")]  # names depend on the session
+    assert len(tf_ops) == 56 and {r.rule.kind for r in tf_ops} == {"pass"}  # x + 3.0 and x * (1 / 6)
+    first_swish = next(r for r in graph.records if type(r.layer).__name__ == "Multiply")
+    assert first_swish.out_layout == (("Conv", 1),)  # x * relu6(x + 3) / 6 keeps x's channels
     assert graph.groups_of("expanded_conv/squeeze_excite/Conv_1") == graph.groups_of("Conv")
     assert len(graph.prunable()) > 20
 

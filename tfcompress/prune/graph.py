@@ -104,8 +104,10 @@ class ChannelGraph:
         >>> b = keras.layers.Conv2D(4, 3, padding="same", name="b")(a)
         >>> y = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b])))
         >>> graph = ChannelGraph(keras.Model(x, y))
-        >>> [(g.name, g.size, g.producers, g.prunable) for g in graph.groups.values()]
-        [('input_1', 3, (), False), ('a', 4, ('a', 'b'), True), ('head', 2, ('head',), False)]
+        >>> [(g.name, g.size, g.producers) for g in graph.prunable()]
+        [('a', 4, ('a', 'b'))]
+        >>> graph.groups["head"].fixed
+        "it reaches the model output (layer 'head')"
     """
 
     def __init__(self, model, exclude=()):
