@@ -45,7 +45,7 @@ def draw(rng):
 def candidates(n, budget, min_fill, data, seed=0, max_draws=2000):
     """``n`` distinct drawn architectures whose int8 file (as trained) fills ``min_fill``..1 of ``budget``."""
     from tfcompress import build_cnn, keras
-    from tfcompress.search.measure import _int8_bytes_as_trained
+    from tfcompress.search.measure import int8_bytes_as_trained
 
     rng, seen, out = random.Random(seed), set(), []
     for _ in range(max_draws):
@@ -58,7 +58,7 @@ def candidates(n, budget, min_fill, data, seed=0, max_draws=2000):
         model = build_cnn((8, 8, 1), 10, name="student", **kwargs)
         if model.count_params() > budget:
             continue
-        size = len(_int8_bytes_as_trained(model, data["x_val"][:64]))
+        size = len(int8_bytes_as_trained(model, data["x_val"][:64]))
         if min_fill * budget <= size <= budget:
             out.append({"arch": kwargs, "params": int(model.count_params()), "int8_bytes": size})
             if len(out) == n:

@@ -26,10 +26,12 @@ class Trainer:
         verbose: Keras ``fit`` verbosity. Defaults to 0.
         workdir: folder where stages keep resumable state (e.g. search trials); None for a temporary
             folder. Defaults to None.
+        teacher_cache: a ``tfcompress.distill.cache.TeacherCache`` of the teacher's outputs shared by the
+            trainers of a run; None makes one for this trainer. Defaults to None.
     """
 
     def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
-                 workdir=None):
+                 workdir=None, teacher_cache=None):
         check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
         self.data = data
         self.teacher = teacher
@@ -39,6 +41,11 @@ class Trainer:
         self.verbose = verbose
         self.workdir = workdir
         self.stage = "training"  # how errors name the training (the pipeline sets e.g. "stage 2 (prune)")
+        if teacher is not None and (teacher_cache is None or teacher_cache.teacher is not teacher):
+            from tfcompress.distill.cache import TeacherCache
+
+            teacher_cache = TeacherCache(teacher)
+        self.teacher_cache = teacher_cache
 
     @property
     def input_shape(self):
@@ -70,6 +77,7 @@ class Trainer:
             options = dict(self.distill_options)
             loss = options.pop("loss", None)
             trainee = Distiller(student=model, teacher=self.teacher, **options)
+            trainee.teacher_cache = self.teacher_cache
             trainee.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=loss)
         else:
             trainee = model

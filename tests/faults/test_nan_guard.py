@@ -83,17 +83,30 @@ def test_pipeline_stops_on_nan_and_exports_nothing(files, tmp_path, capsys):
     assert not (out / "state" / "stage_1.keras").exists()  # the diverged model is not saved as finished
 
 
-def test_diverging_search_trials_fail_and_the_run_stops(files, tmp_path, capsys):
+class _PoisonAfterFirstBatch(keras.callbacks.Callback):
+    """Set every weight to NaN after the first batch: the next loss is NaN on every CPU (no rounding involved)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self.model.set_weights([np.full_like(w, np.nan) for w in self.model.get_weights()])
+
+
+def test_diverging_search_trials_fail_and_the_run_stops(files, tmp_path, capsys, monkeypatch):
     """Each search trial runs under the guard: diverged trials fail, and with none left the run stops."""
     from fault_helpers import write_recipe
 
     from tfcompress.cli import main
 
-    recipe = write_recipe(tmp_path, str(files / "teacher.keras"), str(files / "data.npz"),
-                          extra="learning_rate: 1.0e+30\n",
+    real_fit = Trainer.fit
+
+    def diverging_fit(self, model, epochs, callbacks=None, **kwargs):
+        return real_fit(self, model, epochs, callbacks=list(callbacks or []) + [_PoisonAfterFirstBatch()], **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", diverging_fit)
+    recipe = write_recipe(tmp_path, str(files / "teacher.keras"), str(files / "data.npz"), extra="",
                           stages="  - search: {max_trials: 2, epochs: 1, budget: {max_bytes: 200000}}\n")
     assert main(["run", recipe, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "none of the 2 trials completed" in err and "the training loss became" in err
+    assert "none of the 2 trials completed" in err and "the training loss became nan" in err
     assert not (tmp_path / "out" / "model.tflite").exists()

@@ -12,6 +12,7 @@ from tfcompress import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.search import Budget, CNNSpace, MLPSpace, SearchStage, make_space, mnas_reward, pareto_front, \
     plot_pareto, trials_markdown
+from tfcompress.search.families import ImageSpace
 from tfcompress.search.spaces import as_hypermodel, build_with, shapes_of, smallest_values
 from tfcompress.stage import get_stage_class
 
@@ -65,7 +66,10 @@ def test_cnn_space_builds_conditional_stages():
 def test_auto_family_and_shapes():
     assert isinstance(make_space("auto", (8, 8, 1), 10), CNNSpace)
     assert isinstance(make_space("auto", (24,), 5), MLPSpace)
+    assert isinstance(make_space("auto", (32, 32, 3), 10), ImageSpace)  # MobileNet or ResNet students
     with pytest.raises(ConfigError, match="valid families"):
+        make_space("transformer", (24,), 5)
+    with pytest.raises(ConfigError, match="image inputs"):
         make_space("resnet", (24,), 5)
     with pytest.raises(ConfigError, match="mlp"):
         make_space("cnn", (24,), 5)

@@ -221,9 +221,16 @@ class Distiller(keras.Model):
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
 
+    #: a ``tfcompress.distill.cache.TeacherCache`` shared by the fits of a run (set by ``Trainer``), or None
+    teacher_cache = None
+
     def cached_targets(self, x, y, batch_size=None):
-        """Labels packed with the teacher's logits, computed once (one inference pass)."""
-        outputs = self.teacher.predict(x, batch_size=batch_size or 256, verbose=0)
+        """Labels packed with the teacher's logits, computed once (one inference pass, or none when the run's
+        ``teacher_cache`` already holds them)."""
+        if self.teacher_cache is not None:
+            outputs = self.teacher_cache.outputs(self.teacher, x, batch_size=batch_size or 256)
+        else:
+            outputs = self.teacher.predict(x, batch_size=batch_size or 256, verbose=0)
         logits = np.log(np.clip(outputs, 1e-30, 1.0)) if self._teacher_kind == "probabilities" else outputs
         return {"labels": np.asarray(y), TEACHER_KEY: logits.astype("float32")}
 

@@ -85,6 +85,7 @@ class Distill(Stage):
         before = trainer.evaluate(model)
         start = time.time()
         distiller = self._distiller(model, trainer)
+        distiller.teacher_cache = getattr(trainer, "teacher_cache", None)
         lr = self.learning_rate or defaults.LEARNING_RATE
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
         data = trainer.data

@@ -51,7 +51,7 @@ class ExportStage(Stage):
         path = os.path.join(workdir, "model.tflite")
         data = trainer.data
         split = eval_split(data)
-        rep = np.asarray(calibration_inputs(data))[: self.num_samples]
+        rep = calibration_inputs(data, self.num_samples)
         eval_data = (data[f"x_{split}"], data[f"y_{split}"])
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,
                              stages=list(self.stage_configs), num_samples=self.num_samples,

@@ -35,7 +35,7 @@ def measure_model(model, data, fmt="int8", num_samples=300, latency_runs=200, nu
     from tfcompress.export import convert
 
     start = time.perf_counter()
-    rep = np.asarray(calibration_inputs(data))[:num_samples]
+    rep = calibration_inputs(data, num_samples)
     flat = convert(model, format=fmt, representative_data=rep, num_samples=num_samples)
     out = measure_file(flat, data, fmt=fmt, params=int(model.count_params()), latency_runs=latency_runs,
                        num_threads=num_threads)

@@ -72,6 +72,9 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         before = (teacher_metrics["int8"] if model is teacher
                   else measure_model(model, data, "int8", latency_runs=runs))
 
+    from tfcompress.distill.cache import TeacherCache
+
+    teacher_cache = TeacherCache(teacher)  # the teacher's outputs on the fixed splits, predicted once per run
     rows, export_dir, search_stage = [], None, None
     for i, stage in enumerate(stages):
         label = _label(stage)
@@ -93,7 +96,8 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         keras.utils.set_random_seed(int(pipeline.seed) + i)
         trainer = Trainer(data, teacher=teacher if (has_student or stage.name == "search") else None,
                           batch_size=pipeline.batch_size, learning_rate=pipeline.learning_rate,
-                          distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir)
+                          distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir,
+                          teacher_cache=teacher_cache)
         trainer.stage = f"stage {i + 1} ({label})"
         os.makedirs(workdir, exist_ok=True)
         if stage.name == "export":

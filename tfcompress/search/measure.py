@@ -36,7 +36,7 @@ def latency_us(tflite_bytes, runs=LATENCY_RUNS):
     return float(out["median_us"])
 
 
-def _int8_bytes_as_trained(model, representative_data):
+def int8_bytes_as_trained(model, representative_data):
     """Convert ``model`` as it will be after training, then restore its initial weights.
 
     An untrained model's zero biases and unit BatchNorm vectors are identical constants, which the
@@ -71,7 +71,7 @@ def measure_candidate(model, representative_data, budget, latency=True):
     violations = budget.violations(measured)
     if violations:
         return measured, violations
-    tflite = _int8_bytes_as_trained(model, np.asarray(representative_data, dtype="float32"))
+    tflite = int8_bytes_as_trained(model, np.asarray(representative_data, dtype="float32"))
     measured["int8_bytes"] = len(tflite)
     violations = budget.violations(measured)
     if violations:
@@ -81,4 +81,4 @@ def measure_candidate(model, representative_data, budget, latency=True):
     return measured, budget.violations(measured)
 
 
-__all__ = ["int8_bytes", "latency_us", "measure_candidate"]
+__all__ = ["int8_bytes", "int8_bytes_as_trained", "latency_us", "measure_candidate"]

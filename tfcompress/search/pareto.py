@@ -32,7 +32,7 @@ def pareto_front(rows, size_key="int8_bytes", score_key="val_accuracy"):
 
 _COLUMNS = (("trial_id", "trial"), ("status", "status"), ("val_accuracy", "val acc"), ("score", "score"),
             ("params", "params"), ("int8_bytes", "int8 bytes"), ("latency_us", "latency µs"),
-            ("train_seconds", "train s"), ("hyperparameters", "hyperparameters"))
+            ("train_seconds", "train s"), ("draws", "draws"), ("hyperparameters", "hyperparameters"))
 
 
 def trials_markdown(rows, pareto_ids=()):

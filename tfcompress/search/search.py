@@ -45,6 +45,11 @@ class SearchResult:
         self.pareto = pareto_front(trials)
         self.rejected = sum(t["status"] == "REJECTED" for t in trials)
         self.failed = sum(t["status"] == "FAILED" for t in trials)
+        # candidates measured per trained trial: budget rejections (separate trials) plus the structures a
+        # fitted space measured inside each trial
+        trained = [t for t in trials if t["status"] in ("COMPLETED", "FAILED")]
+        measured = self.rejected + sum(t.get("draws", 1) for t in trained)
+        self.draws_per_trial = measured / len(trained) if trained else None
         self.budget = budget
         self.directory = directory
         self.seconds = seconds
@@ -63,7 +68,8 @@ class SearchResult:
         return {"best_trial_id": self.best_trial_id, "best_hyperparameters": self.best_hyperparameters,
                 "best_val_accuracy": self.best_val_accuracy, "budget": self.budget.get_config(),
                 "trials": self.trials, "pareto": self.pareto, "rejected": self.rejected, "failed": self.failed,
-                "completed": len(self.completed), "seconds": self.seconds, "directory": self.directory,
+                "completed": len(self.completed), "draws_per_trial": self.draws_per_trial,
+                "seconds": self.seconds, "directory": self.directory,
                 "new_trial_ids": self.new_trial_ids}
 
 
@@ -76,7 +82,9 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         trainer: a ``tfcompress.Trainer``; with a teacher, trials are distilled, else trained on labels.
         teacher: model giving the input shape and number of classes; None for ``trainer.teacher`` (or the
             data if there is no teacher). Defaults to None.
-        family: "auto", "cnn" or "mlp" (ignored when ``hypermodel`` is given). Defaults to "auto".
+        family: "auto", "cnn", "mlp", "mobilenet" or "resnet" (ignored when ``hypermodel`` is given; see
+            ``tfcompress.search.spaces.make_space``). The MobileNet and ResNet families fit each candidate's
+            width to a size or latency budget instead of drawing it. Defaults to "auto".
         hypermodel: your own ``build(hp)`` function or ``keras_tuner.HyperModel`` returning ``tf_keras``
             students. Defaults to None.
         max_trials: trials to train; candidates rejected by the budget do not count (at most
@@ -110,13 +118,15 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
             input_shape, num_classes = trainer.input_shape, trainer.num_classes
         hypermodel = make_space(family, input_shape, num_classes)
     hypermodel = as_hypermodel(hypermodel)
+    if hasattr(hypermodel, "fit_width"):  # the width is fitted to a bounded budget, else drawn
+        hypermodel.fit_width = not budget.is_unbounded
     if directory is None:
         directory = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-search-")
     tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
                          reward=reward, seed=seed, directory=directory, project_name=project_name,
                          overwrite=overwrite)
     if not budget.is_unbounded:
-        check_reachable(hypermodel, tuner.oracle.get_space(), budget, trainer.data["x_val"][:64])
+        check_reachable(hypermodel, tuner.oracle.get_space(), budget, tuner.representative())
     tuner.search(verbose=trainer.verbose)
     if is_distributed_worker():
         return None
@@ -131,6 +141,8 @@ def is_distributed_worker():
 def check_reachable(hypermodel, space, budget, representative_data):
     """Raise ``BudgetError`` if even the smallest candidate of the space breaks ``budget``."""
     values = smallest_values(hypermodel, space)
+    if getattr(hypermodel, "fit_width", False):
+        values = dict(values, width=float(hypermodel.widths_for(values)[0]))
     model = build_with(hypermodel, space, values)
     measured, violations = measure_candidate(model, representative_data, budget.ceiling(), latency=False)
     keras.backend.clear_session()
@@ -169,12 +181,15 @@ def _collect(tuner, hypermodel, trainer, budget, final_epochs, seconds):
                               f"smallest had int8_bytes={smallest}. Fix: raise the budget, or search a space of "
                               f"smaller students.")
         messages = [r.get("message") or "" for r in rows if r["status"] == "FAILED"]
+        first = (messages[0] if messages else "no trial ran").split("FailedTrialError: ")[-1]
         raise TrainingError(f"none of the {len(rows)} trials completed, so there is no best student. First "
-                            f"failure:\n{messages[0] if messages else 'no trial ran'}")
+                            f"failure: {first}")
     best = tuner.oracle.get_best_trials(1)[0]  # completed trials rank first
-    values = {k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
+    # a fitted width (and blocks dropped to fit) are in the trial's record, also when a worker trained it
+    values = dict(best.hyperparameters.values, **tuner.read_record(best.trial_id).get("values", {}))
     keras.backend.clear_session()
-    model = build_with(hypermodel, tuner.oracle.get_space(), best.hyperparameters.values)
+    model = build_with(hypermodel, tuner.oracle.get_space(), values)
+    values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
     weights = tuner.weights_path(best.trial_id)
     if weights:
         model.load_weights(weights)
@@ -192,7 +207,10 @@ def _row(tuner, trial):
     record = tuner.read_record(trial.trial_id)
     row = {"trial_id": trial.trial_id, "status": trial.status,
            "hyperparameters": dict(trial.hyperparameters.values)}
-    for name in ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds"):
+    if record.get("values"):
+        row["hyperparameters"] = dict(row["hyperparameters"], **record["values"])
+    for name in ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds", "draws",
+                 "fit_conversions", "val_accuracy_float"):
         if trial.metrics.exists(name):
             row[name] = trial.metrics.get_last_value(name)
         elif name in record:

@@ -14,7 +14,7 @@ from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.models import build_cnn, build_mlp
 
-FAMILIES = ("auto", "cnn", "mlp")
+FAMILIES = ("auto", "cnn", "mlp", "mobilenet", "resnet")
 _CNN_POOLING = "pooling" in inspect.signature(build_cnn).parameters
 SMALL_INPUT = 16
 
@@ -116,16 +116,28 @@ def shapes_of(teacher):
 
 
 def make_space(family, input_shape, num_classes):
-    """The built-in hypermodel of ``family`` ("auto", "cnn" or "mlp") for these shapes.
+    """The built-in hypermodel of ``family`` for these shapes.
 
-    "auto" picks the CNN family for rank-3 inputs (images) and the MLP family otherwise.
+    ``"auto"`` picks by the input: the MLP family for vectors, the CNN family for images of at most
+    ``SMALL_INPUT`` pixels a side (8x8 digits: a flattened plain CNN was best there, see ``CNNSpace``), and for
+    larger images ``ImageSpace``, whose ``family`` hyperparameter lets the oracle choose between MobileNet and
+    ResNet students (their widths fitted to the budget).
     """
+    from tfcompress.search.families import ImageSpace, MobileNetSpace, ResNetSpace
+
     if family not in FAMILIES:
         raise ConfigError(f"unknown search family {family!r}; valid families: {', '.join(FAMILIES)}, or pass "
                           f"your own build(hp) function as hypermodel.")
+    shape = tuple(input_shape)
     if family == "auto":
-        family = "cnn" if len(tuple(input_shape)) == 3 else "mlp"
-    return (CNNSpace if family == "cnn" else MLPSpace)(input_shape, num_classes)
+        if len(shape) != 3:
+            family = "mlp"
+        elif min(shape[:2]) <= SMALL_INPUT:
+            family = "cnn"
+        else:
+            return ImageSpace(shape, num_classes)
+    spaces = {"cnn": CNNSpace, "mlp": MLPSpace, "mobilenet": MobileNetSpace, "resnet": ResNetSpace}
+    return spaces[family](shape, num_classes)
 
 
 def as_hypermodel(hypermodel):

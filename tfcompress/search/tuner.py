@@ -15,11 +15,13 @@ import time
 import traceback
 
 import keras_tuner
+import numpy as np
 from keras_tuner.engine import base_tuner
 
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError
 from tfcompress.fileio import atomic_path, atomic_write
+from tfcompress.search.fit import fit_candidate
 from tfcompress.search.measure import measure_candidate
 from tfcompress.search.spaces import check_student
 
@@ -28,6 +30,8 @@ ORACLES = ("random", "bayesian", "hyperband")
 REWARDS = (None, "accuracy", "mnas")
 MNAS_W = -0.07
 CANDIDATE_FILE = "candidate.json"
+#: Inputs that calibrate each trial's int8 conversions (a seeded subset, ``tfcompress.data.calibration_inputs``).
+CALIBRATION_SAMPLES = 64
 WEIGHTS_FILE = "student.weights.h5"
 REJECTED_PREFIX = "rejected by the budget: "
 
@@ -164,22 +168,16 @@ class StudentTuner(base_tuner.BaseTuner):
             self.oracle.save()
         atomic_write(self._get_tuner_fname(), json.dumps(self.get_state()))
 
-    def _representative(self):
-        return self.trainer.data["x_val"][:64]
+    def representative(self):
+        from tfcompress.data import calibration_inputs
+
+        return calibration_inputs(self.trainer.data, CALIBRATION_SAMPLES)
 
     def run_trial(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         self.ran_trial_ids.append(trial.trial_id)
         record = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id}
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(self.seed + _trial_number(trial.trial_id))
-        model = check_student(self.hypermodel.build(hp))
-        measured, violations = measure_candidate(model, self._representative(), self.budget)
-        record.update(measured)
-        if violations:
-            record["rejected"] = "; ".join(violations)
-            self._write_record(trial.trial_id, record)
-            raise Rejected(REJECTED_PREFIX + record["rejected"])
+        model = self._candidate(trial, record)
         initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
         epochs = int(hp.values.get("tuner/epochs", self.epochs)) - initial_epoch
         parent = hp.values.get("tuner/trial_id")
@@ -191,18 +189,71 @@ class StudentTuner(base_tuner.BaseTuner):
                 epochs += initial_epoch
         start = time.perf_counter()
         self.trainer.fit(model, epochs)
-        accuracy = float(self.trainer.evaluate(model))
         record["train_seconds"] = time.perf_counter() - start
         record["epochs"] = epochs
-        if not math.isfinite(accuracy):
-            raise keras_tuner.errors.FailedTrialError(f"validation accuracy is {accuracy}")
-        record["val_accuracy"] = accuracy
-        record["score"] = self._score(accuracy, measured)
+        self._check_trained(model, record)
+        record["score"] = self._score(record["val_accuracy"], record)
         self._save_weights(model, trial.trial_id)
         self._write_record(trial.trial_id, record)
         keras.backend.clear_session()
         return {key: float(record[key]) for key in
                 ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds") if key in record}
+
+    def _candidate(self, trial, record):
+        """Build the trial's candidate and measure it against the budget before training (Rejected if over).
+
+        A space that fits its width (``tfcompress.search.families``) gets the widest candidate of the drawn
+        structure that fits, fewer blocks if none does (``fit_candidate``); the values it chose replace the
+        drawn ones in the trial's hyperparameters, so the best trial rebuilds as it was trained.
+        """
+        hp = trial.hyperparameters
+        seed = self.seed + _trial_number(trial.trial_id)
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        fitted = getattr(self.hypermodel, "fit_width", False) and "tuner/trial_id" not in hp.values
+        if fitted:
+            fit, values, draws = fit_candidate(self.hypermodel, self.oracle.get_space(), hp.values, self.budget,
+                                               self.representative(),
+                                               min_fill=getattr(self.budget, "min_fill", None))
+            hp.values.clear()
+            hp.values.update(values)
+            measured, violations = fit.measured, fit.violations
+            record.update(fit.record(), draws=draws, values=values)
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(seed)  # the fit built several models: initialise this one afresh
+        model = check_student(self.hypermodel.build(hp))
+        if not fitted:
+            measured, violations = measure_candidate(model, self.representative(), self.budget)
+        record.update(measured)
+        if violations:
+            record["rejected"] = "; ".join(violations)
+            self._write_record(trial.trial_id, record)
+            raise Rejected(REJECTED_PREFIX + record["rejected"])
+        return model
+
+    def _check_trained(self, model, record):
+        """Fail the trial (only it) unless the trained student is finite, converts to int8 within the budget and
+        scores a finite accuracy; the int8 file's validation accuracy is the trial's accuracy."""
+        from tfcompress import export
+
+        bad = [w.name for w in model.weights if not np.all(np.isfinite(w.numpy()))]
+        if bad:
+            raise keras_tuner.errors.FailedTrialError(f"the trained weights are not finite ({bad[0]}); the "
+                                                      "training diverged. Lower the learning rate.")
+        try:
+            tflite = export.convert(model, "int8", representative_data=self.representative())
+        except Exception as exc:  # noqa: BLE001 - any conversion failure fails this trial alone
+            raise keras_tuner.errors.FailedTrialError(f"the trained student does not convert to int8: "
+                                                      f"{str(exc).splitlines()[0][:300]}") from None
+        record["int8_bytes"] = len(tflite)
+        over = self.budget.ceiling().violations(record)
+        if over:
+            raise keras_tuner.errors.FailedTrialError(f"over budget after training: {'; '.join(over)}")
+        data = self.trainer.data
+        record["val_accuracy_float"] = float(self.trainer.evaluate(model))
+        record["val_accuracy"] = float(export.evaluate_tflite(tflite, data["x_val"], data["y_val"]))
+        if not all(math.isfinite(record[k]) for k in ("val_accuracy", "val_accuracy_float")):
+            raise keras_tuner.errors.FailedTrialError(f"validation accuracy is {record['val_accuracy']}")
 
     def _try_run_and_update_trial(self, trial, *args, **kwargs):
         # As BaseTuner's, but a budget rejection is a plain FAILED trial without a printed traceback.
