@@ -6,7 +6,8 @@ import sys
 import tfcompress
 
 EXPECTED = {
-    "__version__", "keras", "errors", "load_digits_data", "load_npz", "make_tabular_data", "build_cnn", "build_mlp",
+    "__version__", "keras", "errors", "load_digits_data", "load_npz", "make_tabular_data", "make_shapes_data", "build_cnn", "build_mlp",
+    "build_mobilenet", "build_resnet", "build_student",
     "Distiller", "FeatureDistiller", "DataFreeDistiller", "build_generator", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay", "Distill", "DataFreeDistill",
     "FeatureDistill", "Trainer",
     "MagnitudePruning", "MbyNPruning", "GradientPruning", "ChannelPruning", "prune_magnitude", "prune_m_by_n",

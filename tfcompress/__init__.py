@@ -10,8 +10,8 @@ import importlib
 
 from tfcompress._keras import keras, tf  # noqa: F401  (must come first: selects tf_keras)
 from tfcompress import errors
-from tfcompress.data import load_digits_data, load_npz, make_tabular_data
-from tfcompress.models import build_cnn, build_mlp
+from tfcompress.data import load_digits_data, load_npz, make_shapes_data, make_tabular_data
+from tfcompress.models import build_cnn, build_mlp, build_mobilenet, build_resnet, build_student
 
 __version__ = "0.1.0"
 
@@ -91,8 +91,12 @@ __all__ = [
     "load_digits_data",
     "load_npz",
     "make_tabular_data",
+    "make_shapes_data",
     "build_cnn",
     "build_mlp",
+    "build_mobilenet",
+    "build_resnet",
+    "build_student",
     *_LAZY,
 ]
 

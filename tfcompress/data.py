@@ -11,12 +11,13 @@ import zipfile
 import numpy as np
 
 from tfcompress.errors import DataError, ShapeError
+from tfcompress.synthetic import make_shapes_data  # noqa: F401  (re-exported: a generated image task)
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_val", "y_val")
 OPTIONAL_KEYS = ("x_test", "y_test")
 
 
-def load_digits_data(image=True, seed=0, val_fraction=0.2, test_fraction=0.25):
+def load_digits_data(image=True, seed=0, val_fraction=0.2, test_fraction=0.25, image_size=None, channels=None):
     """scikit-learn's 1,797 handwritten 8x8 digits, split and scaled to [0, 1].
 
     The data ship inside scikit-learn, so nothing is downloaded.
@@ -26,6 +27,9 @@ def load_digits_data(image=True, seed=0, val_fraction=0.2, test_fraction=0.25):
         seed: seed of the stratified split. Defaults to 0.
         val_fraction: share of all samples used for validation. Defaults to 0.2.
         test_fraction: share of all samples held out for the test. Defaults to 0.25.
+        image_size: resize the images to this many pixels a side (bilinear), e.g. 32 for MobileNet-sized
+            inputs; None keeps 8. Defaults to None.
+        channels: repeat the grey channel to this many (3 for RGB models); None keeps 1. Defaults to None.
 
     Returns:
         A dict with ``x_train, y_train, x_val, y_val, x_test, y_test`` (float32 inputs, int32 labels).
@@ -43,7 +47,13 @@ def load_digits_data(image=True, seed=0, val_fraction=0.2, test_fraction=0.25):
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=val_share, random_state=seed, stratify=y_rest
     )
-    return {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val, "x_test": x_test, "y_test": y_test}
+    out = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val, "x_test": x_test, "y_test": y_test}
+    if image and (image_size is not None or channels is not None):
+        from tfcompress.synthetic import resize_images
+
+        for key in ("x_train", "x_val", "x_test"):
+            out[key] = resize_images(out[key], image_size or 8, channels)
+    return out
 
 
 def make_tabular_data(n_samples=3000, n_features=24, n_classes=5, seed=0):

@@ -27,6 +27,12 @@ class Stage:
     name = None
     #: whether ``apply`` reads the training split (``x_train``/``y_train``); data-free stages say False
     needs_training_data = True
+    #: whether the run judges the result against the stage's input (``tfcompress.pipeline.guard``); stages that
+    #: replace the model (search) or only convert it (export) say False
+    judged = True
+    #: whether the stage exists to make the file smaller (pruning, clustering, factorization): a drop of accuracy
+    #: then costs a warning, not the stage's result, when the file did get smaller
+    reduces_size = False
 
     def get_config(self):
         params = inspect.signature(type(self).__init__).parameters

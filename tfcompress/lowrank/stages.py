@@ -18,6 +18,7 @@ from tfcompress.stage import (Stage, check_choice, check_flag, check_layer_map, 
 
 class _Factorize(Stage):
     name = "factorize"
+    reduces_size = True
 
     def _check_common(self):
         check_number(self, "energy", self.energy, 0, 1, low_open=True, none="the default rule (energy 0.9)",

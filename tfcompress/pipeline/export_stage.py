@@ -29,6 +29,7 @@ class ExportStage(Stage):
     """
 
     name = "export"
+    judged = False  # it converts the model; its file is measured as the run's result
     needs_training_data = False  # int8 calibrates on x_val when there is no x_train
 
     def __init__(self, format="int8", c_array=False, num_samples=300):  # noqa: A002 (recipe key)

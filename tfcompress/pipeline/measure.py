@@ -44,7 +44,8 @@ def measure_model(model, data, fmt="int8", num_samples=300, latency_runs=200, nu
 
 
 def measure_file(flat, data, fmt="int8", params=None, latency_runs=200, num_threads=1):
-    """Measure a converted ``.tflite`` (bytes or path); see ``measure_model`` for the keys returned."""
+    """Measure a converted ``.tflite`` (bytes or path); see ``measure_model`` for the keys returned (and
+    ``val_accuracy``, the file's accuracy on the validation split)."""
     from tfcompress.export import evaluate_tflite, measure_latency, model_size
 
     if not isinstance(flat, (bytes, bytearray)):
@@ -61,7 +62,12 @@ def measure_file(flat, data, fmt="int8", params=None, latency_runs=200, num_thre
         "accuracy": float(evaluate_tflite(flat, data[f"x_{split}"], data[f"y_{split}"])),
         "split": split,
         "eval_samples": int(len(data[f"y_{split}"])),
+        # what stages are judged on (tfcompress.pipeline.guard): never the test split
+        "val_accuracy": (float(evaluate_tflite(flat, data["x_val"], data["y_val"])) if split != "val"
+                         else None),
     }
+    if out["val_accuracy"] is None:
+        out["val_accuracy"] = out["accuracy"]
     if latency_runs:
         lat = measure_latency(flat, runs=latency_runs, warmup=min(20, latency_runs), num_threads=num_threads)
         out["latency_median_us"] = float(lat["median_us"])

@@ -10,7 +10,8 @@ import sys
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import registry
 from tfcompress.pipeline.recipe import DISTILL_STAGES, TOP_LEVEL_KEYS, validate_recipe
-from tfcompress.stage import Stage
+from tfcompress.pipeline.guard import DEFAULT_TOLERANCE
+from tfcompress.stage import Stage, check_number
 
 
 class Pipeline:
@@ -34,13 +35,15 @@ class Pipeline:
         budget: dict with ``max_bytes``, ``max_params`` or ``max_latency_us``. Without ``stages`` the
             default stages (``tfcompress.pipeline.defaults``) run under it; otherwise it is the budget of
             every ``search`` stage that gives none. Defaults to None.
+        tolerance: largest drop of int8 validation accuracy a stage may cause before the run keeps the stage's
+            input instead (``tfcompress.pipeline.guard``; at least one validation sample). Defaults to 0.005.
 
     Raises:
         ConfigError: an invalid stage, or a distill stage before any student exists.
     """
 
     def __init__(self, stages, teacher=None, student=None, data=None, output=None, seed=0, batch_size=64,
-                 learning_rate=1e-3, distill=None, latency_runs=200, budget=None):
+                 learning_rate=1e-3, distill=None, latency_runs=200, budget=None, tolerance=DEFAULT_TOLERANCE):
         if not stages and budget is not None:
             from tfcompress.pipeline.defaults import default_stages
 
@@ -62,6 +65,7 @@ class Pipeline:
         self.distill = distill
         self.latency_runs = latency_runs
         self.budget = budget
+        self.tolerance = check_number("recipe", "tolerance", tolerance, low=0, high=1)
         has_student = student is not None
         for i, stage in enumerate(self.stages):
             if stage.name in DISTILL_STAGES and not has_student:
@@ -80,7 +84,7 @@ class Pipeline:
             if isinstance(value, str) or (key == "student" and isinstance(value, dict)):  # a student spec
                 config[key] = value
         config.update(seed=self.seed, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                      latency_runs=self.latency_runs)
+                      latency_runs=self.latency_runs, tolerance=self.tolerance)
         if self.distill:
             config["distill"] = dict(self.distill)
         if self.budget is not None:

@@ -37,9 +37,9 @@ from tfcompress.stage import stage_label
 
 #: Top-level keys of a recipe.
 TOP_LEVEL_KEYS = ("teacher", "data", "output", "student", "stages", "seed", "batch_size", "learning_rate",
-                  "distill", "latency_runs", "budget")
+                  "distill", "latency_runs", "budget", "tolerance")
 PATH_KEYS = ("teacher", "data", "output")
-STUDENT_FAMILIES = ("cnn", "mlp")
+STUDENT_FAMILIES = ("cnn", "mlp", "mobilenet", "resnet")  # the builders of tfcompress.models.BUILDERS
 DISTILL_STAGES = ("distill", "feature_distill")
 
 
@@ -135,6 +135,11 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
                     or (key == "learning_rate" and value <= 0):
                 raise ConfigError(f"{where(key)}{key} must be a {'positive' if key != 'seed' else 'non-negative'} "
                                   f"number, received {value!r}.")
+    if "tolerance" in recipe:
+        value = recipe["tolerance"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ConfigError(f"{where('tolerance')}tolerance must be a number in [0, 1] (the largest drop of "
+                              f"validation accuracy a stage may cause, e.g. 0.005), received {value!r}.")
     if "student" in recipe:
         _check_student(recipe["student"], where)
     if "distill" in recipe and recipe["distill"] is not None:
@@ -237,17 +242,15 @@ def _check_student(student, where):
         return
     if not isinstance(student, dict):
         raise ConfigError(f"{where('student')}student must be a model path or a mapping "
-                          f"{{family: cnn|mlp, ...}}; received {student!r}.")
+                          f"{{family: {'|'.join(STUDENT_FAMILIES)}, ...}}; received {student!r}.")
     family = student.get("family")
     if family not in STUDENT_FAMILIES:
         raise ConfigError(f"{where('student', 'family')}student family must be one of "
                           f"{', '.join(STUDENT_FAMILIES)}{_hint(str(family), STUDENT_FAMILIES)}; received {family!r}.")
-    from tfcompress import models
+    from tfcompress.models import builder_options
 
-    builder = models.build_cnn if family == "cnn" else models.build_mlp
-    params = [p for p in _init_params(builder) if p not in ("input_shape", "num_classes")]
-    _check_options({k: v for k, v in student.items() if k != "family"}, params, f"student ({family})", where,
-                   ("student",))
+    _check_options({k: v for k, v in student.items() if k != "family"}, builder_options(family),
+                   f"student ({family})", where, ("student",))
 
 
 def _check_options(options, params, label, where, path):

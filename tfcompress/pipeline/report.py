@@ -38,6 +38,9 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
         "final_format": final.get("format"),
         "split": final.get("split"),
     })
+    guards = [(r["index"], (r.get("report") or {}).get("guard") or {}) for r in rows]
+    summary["reverted_stages"] = [i for i, g in guards if g.get("kept") == "input"]
+    summary["stages_with_accuracy_warnings"] = [i for i, g in guards if g.get("warning")]
     budget = budget_check(config, final)
     if budget is not None:
         summary["budget"] = budget
@@ -217,6 +220,10 @@ def markdown(report):
     lines.append("")
     if s.get("budget"):
         lines += [f"**Budget:** {budget_line(s['budget'])}.", ""]
+    for r in report["stages"]:
+        guard = (r.get("report") or {}).get("guard") or {}
+        if guard.get("reason"):
+            lines += [f"**Stage {r['index']} ({_stage_name(r)}):** {guard['reason']}.", ""]
     lines.append(f"Every number is measured on a converted `.tflite` file: accuracy on the {split} split, latency as "
                  f"the median of {meas['latency_runs']} runs in `{meas['interpreter']}` with "
                  f"{meas['num_threads']} thread on {meas['machine']} (default delegate). A speed-up below 1× "
@@ -240,6 +247,11 @@ def markdown(report):
                                      ["after"] + _metrics_cells(r["after"])]))
         comp, speed, drop = _ratio_cells(r["ratios_vs_before"])
         lines += ["", f"This stage alone: compression {comp}, speed-up {speed}, accuracy drop {drop}."]
+        guard = (r.get("report") or {}).get("guard") or {}
+        if guard.get("judged"):
+            lines += ["", f"Judged on the int8 validation accuracy: {100 * guard['val_accuracy_before']:.2f}% → "
+                          f"{100 * guard['val_accuracy_after']:.2f}% (tolerance {100 * guard['tolerance']:.2f} pt): "
+                          + (guard["reason"] if guard.get("reason") else "kept") + "."]
         trials = (r.get("report") or {}).get("trials_markdown")
         if trials:  # the search stage's trials (validation accuracy of each distilled candidate)
             lines += ["", "Trials:", "", trials.strip()]

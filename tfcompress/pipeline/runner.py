@@ -73,6 +73,9 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
                   else measure_model(model, data, "int8", latency_runs=runs))
 
     from tfcompress.distill.cache import TeacherCache
+    from tfcompress.pipeline.guard import StageGuard
+
+    guard = StageGuard(pipeline.tolerance, val_samples=len(data["y_val"]))
 
     teacher_cache = TeacherCache(teacher)  # the teacher's outputs on the fixed splits, predicted once per run
     rows, export_dir, search_stage = [], None, None
@@ -117,7 +120,12 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
                              params=int(new.count_params()), latency_runs=runs)
         else:
             after = measure_model(new, data, "int8", latency_runs=runs)
-        report = _jsonable(stage.report)
+        decision = guard.judge(stage, before, after)
+        if decision["kept"] == "input":
+            new, after = model, before
+        if decision["reason"]:
+            log(f"[{i + 1}/{n}] {label}: {decision['reason']}")
+        report = dict(_jsonable(stage.report), guard=decision)
         state.record_stage(i, stage.name, new, report, before, after, elapsed)
         rows.append(_row(i, stage, stage_entry(stage), before, after, elapsed, report))
         log(f"[{i + 1}/{n}] {label}: done in {elapsed:.1f} s; {_fmt(after)}")
@@ -174,15 +182,12 @@ def _load(model_or_path, what, unsafe):
 def _student(spec, data, unsafe):
     if not isinstance(spec, dict):
         return _load(spec, "student", unsafe)
-    from tfcompress import models
     from tfcompress.data import num_classes_of
+    from tfcompress.models import build_student
 
     options = {k: v for k, v in spec.items() if k != "family"}
-    for key, value in options.items():
-        if isinstance(value, list):
-            options[key] = tuple(value)
-    builder = models.build_cnn if spec.get("family") == "cnn" else models.build_mlp
-    return builder(tuple(np.asarray(data["x_val"]).shape[1:]), num_classes_of(data["y_val"]), **options)
+    return build_student(spec.get("family"), tuple(np.asarray(data["x_val"]).shape[1:]),
+                         num_classes_of(data["y_val"]), **options)
 
 
 def _row(i, stage, entry, before, after, elapsed, report):

@@ -44,6 +44,7 @@ class ChannelPruning(Stage):
     """
 
     name = "prune"
+    reduces_size = True
     method = "channel"
 
     def __init__(self, keep_ratio=0.5, epochs=2, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,

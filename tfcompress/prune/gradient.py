@@ -207,6 +207,7 @@ class GradientPruning(Stage):
     """
 
     name = "prune"
+    reduces_size = True
     method = "gradient"
 
     def __init__(self, sparsity=0.5, epochs=2, criterion="taylor", scope="global", batches=8, layer_sparsity=None,

@@ -156,6 +156,7 @@ class MagnitudePruning(Stage):
     """
 
     name = "prune"
+    reduces_size = True
     method = "magnitude"
     default_method = True
 

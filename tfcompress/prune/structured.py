@@ -122,6 +122,7 @@ class MbyNPruning(Stage):
     """
 
     name = "prune"
+    reduces_size = True
     method = "m_by_n"
 
     def __init__(self, m_by_n=(2, 4), epochs=2, exclude=select.DEFAULT_EXCLUDE, learning_rate=None):

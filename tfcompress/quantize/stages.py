@@ -173,6 +173,7 @@ class WeightClustering(Stage):
     """
 
     name = "cluster"
+    reduces_size = True
     method = "kmeans"
     default_method = True
 

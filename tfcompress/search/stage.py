@@ -66,6 +66,7 @@ class SearchStage(Stage):
     """
 
     name = "search"
+    judged = False  # it replaces the model by a student
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
                  reward=None, seed=0, directory=None, learning_rate=None, min_fill=None):
