@@ -55,20 +55,25 @@ class Trainer:
     def num_classes(self):
         return num_classes_of(self.data["y_val"])
 
-    def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True):
+    def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True, max_seconds=None):
         """Train ``model`` in place for ``epochs``; return the Keras history dict.
+
+        ``max_seconds`` plans fewer epochs when the first one shows that ``epochs`` would take longer
+        (``tfcompress.distill.schedule.TimeLimit``; the cosine decay then completes over the shorter run).
 
         Raises:
             TrainingError: the loss became NaN or infinite (``tfcompress.guards.NanGuard``); the model then
                 holds the weights of its last good epoch.
         """
-        from tfcompress.distill.schedule import CosineDecay
+        from tfcompress.distill.schedule import CosineDecay, TimeLimit
         from tfcompress.guards import with_nan_guard
 
         if epochs <= 0:
             return {}
         lr = self.learning_rate if learning_rate is None else learning_rate
-        callbacks = with_nan_guard(list(callbacks or []) + [CosineDecay()], self.stage, lr)
+        schedule = CosineDecay()
+        limit = [TimeLimit(max_seconds, schedule)] if max_seconds else []
+        callbacks = with_nan_guard(list(callbacks or []) + [schedule] + limit, self.stage, lr)
         val = (self.data["x_val"], self.data["y_val"]) if validation else None
         frozen = self.teacher.trainable if self.teacher is not None else None
         if self.teacher is not None:
@@ -95,6 +100,14 @@ class Trainer:
     def evaluate(self, model, split="val"):
         """Top-1 accuracy of ``model`` on a split (``"val"`` or ``"test"``)."""
         return accuracy(model, self.data[f"x_{split}"], self.data[f"y_{split}"], self.batch_size)
+
+    def teacher_accuracy(self, split="val"):
+        """Top-1 accuracy of the teacher on a split (its outputs from the run's teacher cache)."""
+        x, y = self.data[f"x_{split}"], self.data[f"y_{split}"]
+        outputs = self.teacher_cache.outputs(self.teacher, x, batch_size=256)
+        y = np.asarray(y)
+        labels = y.argmax(-1) if (y.ndim == 2 and y.shape[1] > 1) else y.reshape(-1)
+        return float(np.mean(np.argmax(outputs, axis=-1) == labels))
 
     def batches(self, split="train", batch_size=None, limit=None):
         """Yield ``(x, y)`` NumPy batches of a split, in order, at most ``limit`` batches."""

@@ -1,6 +1,7 @@
-"""Learning-rate schedule used by default when distilling and fine-tuning."""
+"""Learning-rate schedule used by default when distilling and fine-tuning, and a time limit that shortens it."""
 
 import math
+import time
 
 from tfcompress._keras import keras
 
@@ -44,6 +45,11 @@ class CosineDecay(keras.callbacks.Callback):
         self._total = max(1, (self._steps or 1) * epochs)
         self._step = 0
 
+    def shorten(self, epochs):
+        """Decay to the end over ``epochs`` epochs in all instead of the ``fit``'s (``TimeLimit`` calls this)."""
+        if self._peak is not None:
+            self._total = max(self._step + 1, (self._steps or 1) * int(epochs))
+
     def on_epoch_begin(self, epoch, logs=None):
         if self._peak is not None and not self._steps:
             self._step = epoch
@@ -67,3 +73,39 @@ class CosineDecay(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._peak is not None:  # leave the optimizer as it was found, so a second fit starts at the peak
             keras.backend.set_value(self.model.optimizer.learning_rate, self._peak)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """End a ``fit`` within ``max_seconds``, with the learning-rate schedule completed, not cut off.
+
+    After the first epoch the callback knows what an epoch costs; if the planned epochs do not fit in the time
+    left, it plans fewer, tells the ``CosineDecay`` of the same ``fit`` (when there is one) to decay over those,
+    and stops training after the last of them. ``epochs_planned`` and ``epochs_run`` say what happened.
+
+    Args:
+        max_seconds: wall-clock seconds the whole ``fit`` may take.
+        schedule: the ``CosineDecay`` callback of the same ``fit``, or None. Defaults to None.
+    """
+
+    def __init__(self, max_seconds, schedule=None):
+        super().__init__()
+        self.max_seconds = float(max_seconds)
+        self.schedule = schedule
+        self.epochs_planned = self.epochs_run = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self.epochs_planned = int(self.params.get("epochs") or 1)
+        self.epochs_run = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_run = epoch + 1
+        if epoch == 0:
+            per_epoch = (time.perf_counter() - self._start)
+            affordable = max(1, int(self.max_seconds // max(per_epoch, 1e-6)))
+            if affordable < self.epochs_planned:
+                self.epochs_planned = affordable
+                if self.schedule is not None:
+                    self.schedule.shorten(affordable)
+        if self.epochs_run >= self.epochs_planned:
+            self.model.stop_training = True

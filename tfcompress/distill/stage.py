@@ -12,7 +12,8 @@ from tfcompress.distill.feature import FeatureDistiller
 from tfcompress.distill.losses import _LOSSES
 from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
-from tfcompress.stage import Stage, check_choice, check_number, refuse_option, register_stage
+from tfcompress.distill.schedule import CosineDecay, TimeLimit
+from tfcompress.stage import Stage, check_choice, check_flag, check_number, refuse_option, register_stage
 
 
 def _require_student(model, trainer, stage):
@@ -35,12 +36,30 @@ def _penultimate_layer(model):
 AUGMENTS = (None, "shift", "auto")
 
 
+#: ``epochs: auto`` trains for about this many optimizer steps (the 120 epochs of the default on the ~1,000
+#: training digits at batch 32), between ``AUTO_EPOCHS`` epochs.
+AUTO_STEPS = 4000
+AUTO_EPOCHS = (10, 120)
+
+
+def auto_epochs(n_train, batch_size, steps=AUTO_STEPS, bounds=AUTO_EPOCHS):
+    """Epochs for about ``steps`` optimizer steps on ``n_train`` samples, within ``bounds``.
+
+    Example:
+        >>> auto_epochs(987, 32), auto_epochs(3600, 32), auto_epochs(60000, 32)
+        (120, 36, 10)
+    """
+    per_epoch = max(1, -(-int(n_train) // int(batch_size)))
+    return int(min(bounds[1], max(bounds[0], round(steps / per_epoch))))
+
+
 @register_stage
 class Distill(Stage):
     """Distil the current student from the teacher (logit KD).
 
     Args:
-        epochs: training epochs. Defaults to 30.
+        epochs: training epochs, or ``"auto"`` for about ``AUTO_STEPS`` optimizer steps (``auto_epochs``: 120
+            epochs on 1,000 samples, 36 on 3,600, 10 on 60,000). Defaults to 30.
         temperature: Defaults to the Distiller default.
         alpha: weight of the hard-label loss. Defaults to the Distiller default.
         loss: ``"kl"``, ``"standardized_kl"`` or ``"dkd"``. Defaults to the Distiller default.
@@ -54,20 +73,32 @@ class Distill(Stage):
         mixup: the ``a`` of Beta(a, a) for mixup of inputs within a batch (``tfcompress.distill.augment``),
             teacher and student seeing the same blended input; 0 turns it off. Works for images and vectors.
             Defaults to 0.
+        alpha_when_ahead: when the student's validation accuracy already matches or beats the teacher's before
+            this stage, ``alpha`` is raised to at least this value, so that the student leans on the labels
+            rather than learning the teacher's mistakes; None keeps ``alpha``. Defaults to 0.5.
+        restore_best: end with the weights of the epoch of best validation accuracy. Defaults to False.
+        max_seconds: time for the stage's training; fewer epochs are planned (the learning-rate schedule
+            still completes) when the first epoch shows that ``epochs`` would not fit. None for no limit.
+            Defaults to None.
     """
 
     name = "distill"
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
-                 learning_rate=None, batch_size=None, augment=None, mixup=0.0):
+                 learning_rate=None, batch_size=None, augment=None, mixup=0.0, alpha_when_ahead=0.5,
+                 restore_best=False, max_seconds=None):
         check_choice(self, "augment", augment, AUGMENTS)
         self.augment = augment
         self.mixup = check_number(self, "mixup", mixup, low=0)
-        check_number(self, "epochs", epochs, low=0, integer=True)
+        if epochs != "auto":
+            check_number(self, "epochs", epochs, low=0, integer=True, what='an integer >= 0 or "auto"')
         check_number(self, "temperature", temperature, low=0, low_open=True)
         check_number(self, "alpha", alpha, low=0, high=1)
         check_number(self, "learning_rate", learning_rate, low=0, low_open=True, none="the default")
         check_number(self, "batch_size", batch_size, low=1, integer=True, none="the trainer's")
+        check_number(self, "alpha_when_ahead", alpha_when_ahead, low=0, high=1, none="no change")
+        check_flag(self, "restore_best", restore_best)
+        check_number(self, "max_seconds", max_seconds, low=0, low_open=True, none="no limit")
         if isinstance(loss, str):
             check_choice(self, "loss", loss, sorted(_LOSSES))
         self.epochs = epochs
@@ -76,20 +107,28 @@ class Distill(Stage):
         self.loss = loss
         self.learning_rate = learning_rate
         self.batch_size = batch_size
+        self.alpha_when_ahead = alpha_when_ahead
+        self.restore_best = restore_best
+        self.max_seconds = max_seconds
 
-    def _distiller(self, model, trainer):
-        return Distiller(student=model, teacher=trainer.teacher, temperature=self.temperature, alpha=self.alpha)
+    def _distiller(self, model, trainer, alpha):
+        return Distiller(student=model, teacher=trainer.teacher, temperature=self.temperature, alpha=alpha)
 
     def apply(self, model, trainer):
         _require_student(model, trainer, self.name)
         before = trainer.evaluate(model)
+        teacher_val = trainer.teacher_accuracy()
+        alpha = self.alpha
+        if self.alpha_when_ahead is not None and before >= teacher_val:
+            alpha = max(alpha, self.alpha_when_ahead)  # the teacher has less to teach than its mistakes
         start = time.time()
-        distiller = self._distiller(model, trainer)
+        distiller = self._distiller(model, trainer, alpha)
         distiller.teacher_cache = getattr(trainer, "teacher_cache", None)
         lr = self.learning_rate or defaults.LEARNING_RATE
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
         data = trainer.data
         batch_size = self.batch_size or trainer.batch_size
+        epochs = auto_epochs(len(data["x_train"]), batch_size) if self.epochs == "auto" else self.epochs
         augment = self.augment
         if augment == "auto":
             augment = "shift" if np.ndim(data["x_train"]) == 4 else None
@@ -98,12 +137,19 @@ class Distill(Stage):
         else:
             x, y, fit_batch = augmented_batches(data["x_train"], data["y_train"], batch_size,
                                                 shift=augment == "shift", mixup=self.mixup), None, None
-        # Distiller.fit adds the per-step cosine decay itself (compile's lr_schedule="cosine")
-        callbacks = with_nan_guard([], getattr(trainer, "stage", self.name), lr)
-        distiller.fit(x, y, batch_size=fit_batch, epochs=self.epochs, validation_data=(data["x_val"], data["y_val"]),
+        schedule = CosineDecay()  # per step, over the whole fit (or over fewer epochs under max_seconds)
+        callbacks = [schedule]
+        limit = TimeLimit(self.max_seconds, schedule) if self.max_seconds else None
+        best = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=10 ** 9,
+                                             restore_best_weights=True) if self.restore_best else None
+        callbacks += [c for c in (limit, best) if c is not None]
+        callbacks = with_nan_guard(callbacks, getattr(trainer, "stage", self.name), lr)
+        distiller.fit(x, y, batch_size=fit_batch, epochs=epochs, validation_data=(data["x_val"], data["y_val"]),
                       verbose=trainer.verbose, callbacks=callbacks)
-        self._report = {"epochs": self.epochs, "augment": augment, "mixup": self.mixup,
-                        "val_accuracy_before": before,
+        self._report = {"epochs": epochs, "epochs_run": limit.epochs_run if limit else epochs,
+                        "augment": augment, "mixup": self.mixup, "alpha": alpha,
+                        "teacher_val_accuracy": teacher_val, "val_accuracy_before": before,
+                        "best_epoch": (best.best_epoch + 1) if best else None,
                         "val_accuracy_after": trainer.evaluate(model), "seconds": round(time.time() - start, 1)}
         return model
 
@@ -124,9 +170,10 @@ class FeatureDistill(Distill):
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
                  temperature=defaults.TEMPERATURE,
                  alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None,
-                 mixup=0.0):
+                 mixup=0.0, alpha_when_ahead=0.5, restore_best=False, max_seconds=None):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
-                         learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup)
+                         learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup,
+                         alpha_when_ahead=alpha_when_ahead, restore_best=restore_best, max_seconds=max_seconds)
         self.feature_weight = check_number(self, "feature_weight", feature_weight, low=0)
         if layer_pairs is not None and not (isinstance(layer_pairs, (list, tuple)) and all(
                 isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(n, str) for n in p)
@@ -135,7 +182,7 @@ class FeatureDistill(Distill):
                           layer_pairs)
         self.layer_pairs = layer_pairs
 
-    def _distiller(self, model, trainer):
+    def _distiller(self, model, trainer, alpha):
         pairs = self.layer_pairs or [(_penultimate_layer(model), _penultimate_layer(trainer.teacher))]
         return FeatureDistiller(student=model, teacher=trainer.teacher, layer_pairs=pairs,
-                                feature_weight=self.feature_weight, temperature=self.temperature, alpha=self.alpha)
+                                feature_weight=self.feature_weight, temperature=self.temperature, alpha=alpha)

@@ -21,9 +21,10 @@ from tfcompress.distill import defaults as distill_defaults
 
 #: Options of the default stages (the budget is filled in by ``default_stages``).
 SEARCH = {"family": "auto", "max_trials": 16, "epochs": 8, "reward": None, "min_fill": 0.6, "final_epochs": 0,
-          "learning_rate": distill_defaults.LEARNING_RATE}
-DISTILL = {"epochs": 120, "learning_rate": distill_defaults.LEARNING_RATE, "batch_size": 32, "augment": "auto"}
-QAT = {"method": "qat", "epochs": 5, "learning_rate": distill_defaults.LEARNING_RATE / 10}
+          "learning_rate": distill_defaults.LEARNING_RATE, "max_seconds": 240}
+DISTILL = {"epochs": "auto", "learning_rate": distill_defaults.LEARNING_RATE, "batch_size": 32, "augment": "auto",
+           "restore_best": True, "max_seconds": 150}
+QAT = {"method": "qat", "epochs": 5, "learning_rate": distill_defaults.LEARNING_RATE / 10, "max_seconds": 60}
 EXPORT = {"format": "int8"}
 
 

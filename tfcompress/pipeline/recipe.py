@@ -215,9 +215,9 @@ def _check_budget(budget, where):
         raise ConfigError(f"{where('budget')}budget: {exc}") from None
 
 
-#: Options many stages share: name -> (check, what it must be). Checked here so every stage gets them.
+#: Options many stages share: name -> (check, what it must be). Checked here so every stage gets them (each
+#: stage checks its ``epochs`` itself: ``distill`` also takes "auto").
 _COMMON_VALUES = {
-    "epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "learning_rate": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 (or null for the default)"),
     "batch_size": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1 (or null for the default)"),
 }

@@ -47,6 +47,8 @@ class QuantizeAwareTraining(Stage):
             1-4 points to post-training int8, likely because TFMOT's default scheme quantizes Dense kernels
             with one scale per tensor where the converter uses one per output channel. Costs two int8
             conversions. Defaults to True.
+        max_seconds: time for the QAT fine-tuning; fewer epochs are planned when the first one shows that
+            ``epochs`` would not fit (``Trainer.fit``). None for no limit. Defaults to None.
     """
 
     name = "quantize"
@@ -54,11 +56,13 @@ class QuantizeAwareTraining(Stage):
     default_method = True
     _preserve = None
 
-    def __init__(self, epochs=2, learning_rate=None, skip_layers=None, ptq_fallback=True):
+    def __init__(self, epochs=2, learning_rate=None, skip_layers=None, ptq_fallback=True, max_seconds=None):
         check_number(self, "epochs", epochs, 0, integer=True)
         check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         check_names(self, "skip_layers", skip_layers)
         check_flag(self, "ptq_fallback", ptq_fallback)
+        check_number(self, "max_seconds", max_seconds, low=0, low_open=True, none="no limit")
+        self.max_seconds = max_seconds
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.skip_layers = skip_layers
@@ -67,7 +71,7 @@ class QuantizeAwareTraining(Stage):
     def apply(self, model, trainer):
         ptq_val = int8_val_accuracy(model, trainer.data) if self.ptq_fallback else None
         qat = quantize_aware_model(model, skip_layers=self.skip_layers, preserve=self._preserve)
-        history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate)
+        history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate, max_seconds=self.max_seconds)
         if self._preserve == "clusters":
             qat = strip_cluster_preserve(qat)
         qat_val = int8_val_accuracy(qat, trainer.data) if self.ptq_fallback else None

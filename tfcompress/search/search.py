@@ -75,7 +75,7 @@ class SearchResult:
 
 def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_trials=8, epochs=4,
                    oracle="random", budget=None, final_epochs=0, reward=None, seed=0, directory=None,
-                   project_name="student_search", overwrite=False):
+                   project_name="student_search", overwrite=False, max_seconds=None):
     """Search the best student under ``budget``; every trial is distilled from the teacher.
 
     Args:
@@ -99,6 +99,9 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         directory: tuner folder; None for ``trainer.workdir`` or a new temporary folder. Defaults to None.
         project_name: subfolder of ``directory``. Defaults to "student_search".
         overwrite: start afresh instead of resuming trials found in the folder. Defaults to False.
+        max_seconds: start no trial that would end (at the median trial's length) after this many seconds
+            from the search's start; at least one trial runs. A resumed search gets the time afresh. None for
+            no limit. Defaults to None.
 
     Returns:
         A ``SearchResult``; None in a distributed worker process.
@@ -125,6 +128,8 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
     tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
                          reward=reward, seed=seed, directory=directory, project_name=project_name,
                          overwrite=overwrite)
+    if max_seconds:
+        tuner.oracle.deadline = time.time() + float(max_seconds) - (time.perf_counter() - start)
     if not budget.is_unbounded:
         check_reachable(hypermodel, tuner.oracle.get_space(), budget, tuner.representative())
     tuner.search(verbose=trainer.verbose)

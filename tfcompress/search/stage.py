@@ -44,7 +44,8 @@ class SearchStage(Stage):
     classes (the trainer's teacher guides the trials) and returns the best student.
 
     Args:
-        family: "auto", "cnn" or "mlp". Defaults to "auto".
+        family: "auto", "cnn", "mlp", "mobilenet" or "resnet" (``tfcompress.search.spaces.make_space``).
+            Defaults to "auto".
         max_trials: trials to train (budget rejections do not count). Defaults to 8.
         epochs: distillation epochs per trial. Defaults to 4.
         oracle: "random", "bayesian" or "hyperband". Defaults to "random".
@@ -58,6 +59,8 @@ class SearchStage(Stage):
         min_fill: with a ``max_bytes`` budget, skip (without training, like an over-budget candidate) the
             candidates whose int8 file is smaller than ``min_fill * max_bytes``: they leave the budget unused
             and short trials rank them poorly. None keeps every candidate. Defaults to None.
+        max_seconds: start no trial that would end after this many seconds (``search_student``). Defaults to
+            None.
 
     Example:
         >>> stage = SearchStage(family="mlp", max_trials=4, budget={"max_bytes": 20000})
@@ -69,7 +72,7 @@ class SearchStage(Stage):
     judged = False  # it replaces the model by a student
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
-                 reward=None, seed=0, directory=None, learning_rate=None, min_fill=None):
+                 reward=None, seed=0, directory=None, learning_rate=None, min_fill=None, max_seconds=None):
         budget_obj = Budget.coerce(budget)  # validate early
         from tfcompress.search.search import _check_args
         from tfcompress.search.spaces import FAMILIES
@@ -87,6 +90,8 @@ class SearchStage(Stage):
                                          and 0 < min_fill < 1):
             raise ConfigError(f"search: min_fill must be a number in (0, 1) or None, received {min_fill!r}.")
         check_number(self, "learning_rate", learning_rate, low=0, low_open=True, none="the trainer's")
+        check_number(self, "max_seconds", max_seconds, low=0, low_open=True, none="no limit")
+        self.max_seconds = max_seconds
         self.family = family
         self.max_trials = max_trials
         self.epochs = epochs
@@ -109,7 +114,7 @@ class SearchStage(Stage):
         result = search_student(trainer, teacher=model, family=self.family, max_trials=self.max_trials,
                                 epochs=self.epochs, oracle=self.oracle, budget=budget,
                                 final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,
-                                directory=self.directory)
+                                directory=self.directory, max_seconds=self.max_seconds)
         self.result = result
         self._report = {k: v for k, v in result.to_dict().items()}
         self._report["trials_markdown"] = result.markdown()

@@ -91,11 +91,21 @@ class _RejectionsAreFree:
         self._retry_queue = [t for t in self._retry_queue
                              if t not in self.trials or self.trials[t].status not in ended]
 
+    #: ``time.time()`` after which no trial starts that would not end in time (``search_student(max_seconds=)``)
+    deadline = None
+
     def populate_space(self, trial_id):
         placed = sum(not is_rejected(self._project_dir, t) for t in self.trials.values())
-        if placed >= self.trained_trials:
+        if placed >= self.trained_trials or (placed and self._out_of_time()):
             return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
         return super().populate_space(trial_id)
+
+    def _out_of_time(self):
+        if self.deadline is None:
+            return False
+        durations = sorted(getattr(self, "trial_seconds", []))
+        expected = durations[len(durations) // 2] if durations else 0.0
+        return time.time() + expected > self.deadline
 
 
 class _RandomOracle(_RejectionsAreFree, keras_tuner.oracles.RandomSearchOracle):
@@ -174,6 +184,13 @@ class StudentTuner(base_tuner.BaseTuner):
         return calibration_inputs(self.trainer.data, CALIBRATION_SAMPLES)
 
     def run_trial(self, trial, *args, **kwargs):
+        started = time.time()
+        try:
+            return self._run_trial(trial)
+        finally:  # what a trial costs, for the oracle's time limit
+            self.oracle.trial_seconds = getattr(self.oracle, "trial_seconds", []) + [time.time() - started]
+
+    def _run_trial(self, trial):
         hp = trial.hyperparameters
         self.ran_trial_ids.append(trial.trial_id)
         record = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id}
