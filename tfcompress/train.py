@@ -55,11 +55,14 @@ class Trainer:
     def num_classes(self):
         return num_classes_of(self.data["y_val"])
 
-    def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True, max_seconds=None):
+    def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True, max_seconds=None,
+            alpha=None):
         """Train ``model`` in place for ``epochs``; return the Keras history dict.
 
-        ``max_seconds`` plans fewer epochs when the first one shows that ``epochs`` would take longer
+        ``max_seconds`` plans fewer epochs when the first ones show that ``epochs`` would take longer
         (``tfcompress.distill.schedule.TimeLimit``; the cosine decay then completes over the shorter run).
+        ``alpha`` overrides the hard-label weight of the distillation (``guidance_alpha``); at 1 the teacher
+        is not run at all.
 
         Raises:
             TrainingError: the loss became NaN or infinite (``tfcompress.guards.NanGuard``); the model then
@@ -75,31 +78,54 @@ class Trainer:
         limit = [TimeLimit(max_seconds, schedule)] if max_seconds else []
         callbacks = with_nan_guard(list(callbacks or []) + [schedule] + limit, self.stage, lr)
         val = (self.data["x_val"], self.data["y_val"]) if validation else None
-        frozen = self.teacher.trainable if self.teacher is not None else None
-        if self.teacher is not None:
+        teacher = self.teacher if alpha is None or alpha < 1.0 else None  # alpha 1: labels alone
+        frozen = teacher.trainable if teacher is not None else None
+        if teacher is not None:
             from tfcompress.distill.distiller import Distiller
 
             options = dict(self.distill_options)
+            if alpha is not None:
+                options["alpha"] = alpha
             loss = options.pop("loss", None)
             trainee = Distiller(student=model, teacher=self.teacher, **options)
             trainee.teacher_cache = self.teacher_cache
             trainee.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=loss)
         else:
             trainee = model
+            from tfcompress.distill.checks import output_kind
+
+            logits = output_kind(model) == "logits"  # keras.applications models end in a softmax
             model.compile(optimizer=keras.optimizers.Adam(lr),
-                          loss=classification_loss(self.data["y_train"], from_logits=True),
+                          loss=classification_loss(self.data["y_train"], from_logits=logits),
                           metrics=["accuracy"])
         try:
             history = trainee.fit(self.data["x_train"], self.data["y_train"], batch_size=self.batch_size,
                                   epochs=epochs, validation_data=val, callbacks=callbacks, verbose=self.verbose)
         finally:
-            if self.teacher is not None:  # the Distiller freezes its teacher; a model may be teacher and student later
-                self.teacher.trainable = frozen
+            if teacher is not None:  # the Distiller freezes its teacher; a model may be teacher and student later
+                teacher.trainable = frozen
         return history.history
 
     def evaluate(self, model, split="val"):
         """Top-1 accuracy of ``model`` on a split (``"val"`` or ``"test"``)."""
         return accuracy(model, self.data[f"x_{split}"], self.data[f"y_{split}"], self.batch_size)
+
+    def guidance_alpha(self, model, alpha, when_ahead=None):
+        """The hard-label weight to train ``model`` with: ``alpha``, or at least ``when_ahead`` when ``model``
+        already matches or beats the teacher on the validation split (the teacher would teach its mistakes).
+
+        Args:
+            model: the student as it enters a stage.
+            alpha: the configured weight.
+            when_ahead: the weight when the student is ahead; None keeps ``alpha``. Defaults to None.
+
+        Returns:
+            ``(alpha to use, student val accuracy, teacher val accuracy)`` (accuracies None when not measured).
+        """
+        if when_ahead is None or self.teacher is None:
+            return alpha, None, None
+        student, teacher = self.evaluate(model), self.teacher_accuracy()
+        return (max(alpha, when_ahead) if student >= teacher else alpha), student, teacher
 
     def teacher_accuracy(self, split="val"):
         """Top-1 accuracy of the teacher on a split (its outputs from the run's teacher cache)."""

@@ -36,29 +36,33 @@ def test_judge_keeps_reverts_or_warns():
 
 
 class Scramble(Stage):
-    """A stage that ruins the model (weights shuffled), as a badly tuned stage could."""
+    """A stage that ruins the model (weights shuffled), as a badly tuned stage could; in place or in a copy."""
 
     name = "scramble"
 
-    def __init__(self):
-        pass
+    def __init__(self, in_place=False):
+        self.in_place = in_place
 
     def apply(self, model, trainer):
-        copy = keras.models.clone_model(model)
+        out = model if self.in_place else keras.models.clone_model(model)
         rng = np.random.default_rng(0)
-        copy.set_weights([rng.permutation(w.ravel()).reshape(w.shape) * 3 for w in model.get_weights()])
+        out.set_weights([rng.permutation(w.ravel()).reshape(w.shape) * 3 for w in model.get_weights()])
         self._report = {"scrambled": True}
-        return copy
+        return out
 
 
-def test_a_stage_that_lowers_validation_accuracy_is_reverted_and_reported(tmp_path):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_stage_that_lowers_validation_accuracy_is_reverted_and_reported(tmp_path, in_place):
     data = make_tabular_data(n_samples=400, n_features=8, n_classes=3)
     keras.utils.set_random_seed(0)
     teacher = build_mlp((8,), 3, units=(32,), name="teacher")
     teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     teacher.fit(data["x_train"], data["y_train"], epochs=8, verbose=0)
+    student = keras.models.clone_model(teacher)  # a student as good as the teacher, scrambled by the stage
+    student.set_weights(teacher.get_weights())
     lines = []
-    report = Pipeline([Scramble()], teacher=teacher, latency_runs=0).run(data, str(tmp_path), log=lines.append)
+    report = Pipeline([Scramble(in_place), {"quantize": {"method": "ptq"}}], teacher=teacher, student=student,
+                      latency_runs=0).run(data, str(tmp_path), log=lines.append)
     row = report["stages"][0]
     assert row["report"]["guard"]["kept"] == "input"
     assert row["after"]["val_accuracy"] == row["before"]["val_accuracy"]  # the run went on with the input
@@ -66,6 +70,7 @@ def test_a_stage_that_lowers_validation_accuracy_is_reverted_and_reported(tmp_pa
     assert any("the stage's input was kept" in line for line in lines)
     assert "the stage's input was kept" in (tmp_path / "report.md").read_text()
     saved = json.loads((tmp_path / "report.json").read_text())
+    # the exported file is the unscrambled model's, also when the stage had scrambled its input in place
     assert saved["summary"]["final_accuracy"] == pytest.approx(report["teacher"]["int8"]["accuracy"])
 
 

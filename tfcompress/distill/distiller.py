@@ -162,6 +162,11 @@ class Distiller(keras.Model):
         return tf.reduce_sum(per_sample * w) / tf.maximum(tf.reduce_sum(w), 1e-12)
 
     def compute_losses(self, x, y, sample_weight, training):
+        if self.alpha >= 1.0:  # labels alone: the teacher is not run
+            y = y["labels"] if isinstance(y, dict) and TEACHER_KEY in y else y
+            s_out = self.student(x, training=training)
+            hard = self._weighted_mean(self._hard_loss(y, s_out), sample_weight)
+            return y, s_out, {"loss": hard, "student_loss": hard, "distillation_loss": tf.zeros_like(hard)}
         y, t_logits = self._teacher_logits(x, y)
         s_out = self.student(x, training=training)
         s_logits = to_logits(s_out, self._student_kind)

@@ -78,9 +78,10 @@ class CosineDecay(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """End a ``fit`` within ``max_seconds``, with the learning-rate schedule completed, not cut off.
 
-    After the first epoch the callback knows what an epoch costs; if the planned epochs do not fit in the time
-    left, it plans fewer, tells the ``CosineDecay`` of the same ``fit`` (when there is one) to decay over those,
-    and stops training after the last of them. ``epochs_planned`` and ``epochs_run`` say what happened.
+    The second epoch shows what an epoch costs (the first also pays for tracing the graph); if the planned
+    epochs do not fit in the time left, the callback plans fewer, tells the ``CosineDecay`` of the same ``fit``
+    (when there is one) to decay over those, and stops training after the last of them. A first epoch that
+    alone used up the time ends the fit. ``epochs_planned`` and ``epochs_run`` say what happened.
 
     Args:
         max_seconds: wall-clock seconds the whole ``fit`` may take.
@@ -95,17 +96,25 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._first = None
         self.epochs_planned = int(self.params.get("epochs") or 1)
         self.epochs_run = 0
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run = epoch + 1
+        elapsed = time.perf_counter() - self._start
         if epoch == 0:
-            per_epoch = (time.perf_counter() - self._start)
-            affordable = max(1, int(self.max_seconds // max(per_epoch, 1e-6)))
-            if affordable < self.epochs_planned:
-                self.epochs_planned = affordable
-                if self.schedule is not None:
-                    self.schedule.shorten(affordable)
+            self._first = elapsed
+            if elapsed >= self.max_seconds:
+                self._plan(1)
+        elif epoch == 1:
+            per_epoch = max(elapsed - self._first, 1e-6)
+            self._plan(2 + int(max(0.0, self.max_seconds - elapsed) // per_epoch))
         if self.epochs_run >= self.epochs_planned:
             self.model.stop_training = True
+
+    def _plan(self, epochs):
+        if epochs < self.epochs_planned:
+            self.epochs_planned = epochs
+            if self.schedule is not None:
+                self.schedule.shorten(epochs)

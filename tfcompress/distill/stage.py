@@ -75,7 +75,8 @@ class Distill(Stage):
             Defaults to 0.
         alpha_when_ahead: when the student's validation accuracy already matches or beats the teacher's before
             this stage, ``alpha`` is raised to at least this value, so that the student leans on the labels
-            rather than learning the teacher's mistakes; None keeps ``alpha``. Defaults to 0.5.
+            rather than learning the teacher's mistakes (at 1 the teacher is not run); None keeps ``alpha``.
+            Defaults to ``defaults.ALPHA_WHEN_AHEAD`` (1.0).
         restore_best: end with the weights of the epoch of best validation accuracy. Defaults to False.
         max_seconds: time for the stage's training; fewer epochs are planned (the learning-rate schedule
             still completes) when the first epoch shows that ``epochs`` would not fit. None for no limit.
@@ -85,7 +86,7 @@ class Distill(Stage):
     name = "distill"
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
-                 learning_rate=None, batch_size=None, augment=None, mixup=0.0, alpha_when_ahead=0.5,
+                 learning_rate=None, batch_size=None, augment=None, mixup=0.0, alpha_when_ahead=defaults.ALPHA_WHEN_AHEAD,
                  restore_best=False, max_seconds=None):
         check_choice(self, "augment", augment, AUGMENTS)
         self.augment = augment
@@ -116,11 +117,8 @@ class Distill(Stage):
 
     def apply(self, model, trainer):
         _require_student(model, trainer, self.name)
-        before = trainer.evaluate(model)
-        teacher_val = trainer.teacher_accuracy()
-        alpha = self.alpha
-        if self.alpha_when_ahead is not None and before >= teacher_val:
-            alpha = max(alpha, self.alpha_when_ahead)  # the teacher has less to teach than its mistakes
+        alpha, before, teacher_val = trainer.guidance_alpha(model, self.alpha, self.alpha_when_ahead)
+        before = trainer.evaluate(model) if before is None else before
         start = time.time()
         distiller = self._distiller(model, trainer, alpha)
         distiller.teacher_cache = getattr(trainer, "teacher_cache", None)
@@ -170,7 +168,7 @@ class FeatureDistill(Distill):
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
                  temperature=defaults.TEMPERATURE,
                  alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None,
-                 mixup=0.0, alpha_when_ahead=0.5, restore_best=False, max_seconds=None):
+                 mixup=0.0, alpha_when_ahead=defaults.ALPHA_WHEN_AHEAD, restore_best=False, max_seconds=None):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
                          learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup,
                          alpha_when_ahead=alpha_when_ahead, restore_best=restore_best, max_seconds=max_seconds)

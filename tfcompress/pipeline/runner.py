@@ -68,9 +68,12 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         model = state.last_model()
         before = state.finished[-1]["after"]
     else:
-        model = _student(pipeline.student, data, unsafe_load) if pipeline.student is not None else teacher
-        before = (teacher_metrics["int8"] if model is teacher
-                  else measure_model(model, data, "int8", latency_runs=runs))
+        if pipeline.student is not None:
+            model = _student(pipeline.student, data, unsafe_load)
+            before = measure_model(model, data, "int8", latency_runs=runs)
+        else:  # stages compress a copy of the teacher, and the teacher itself stays intact to guide them
+            model = _copy(teacher)
+            before = teacher_metrics["int8"]
 
     from tfcompress.distill.cache import TeacherCache
     from tfcompress.pipeline.guard import StageGuard
@@ -97,7 +100,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
             raise ConfigError(f"stage {i + 1} ({stage.name!r}) needs a student: add `student:` or a `search` "
                               "stage before distill.")
         keras.utils.set_random_seed(int(pipeline.seed) + i)
-        trainer = Trainer(data, teacher=teacher if (has_student or stage.name == "search") else None,
+        trainer = Trainer(data, teacher=teacher,
                           batch_size=pipeline.batch_size, learning_rate=pipeline.learning_rate,
                           distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir,
                           teacher_cache=teacher_cache)
@@ -108,6 +111,8 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
             stage.latency_runs = runs
         log(f"[{i + 1}/{n}] {label}: started")
         start = time.perf_counter()
+        # stages may train their input in place (distill does): keep its weights to put back on a revert
+        snapshot = model.get_weights() if getattr(stage, "judged", True) else None
         new = stage.apply(model, trainer)
         if not isinstance(new, keras.Model):
             raise ModelError(f"stage {i + 1} ({label}) returned {type(new).__name__}, not a tf_keras model.")
@@ -122,6 +127,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
             after = measure_model(new, data, "int8", latency_runs=runs)
         decision = guard.judge(stage, before, after)
         if decision["kept"] == "input":
+            model.set_weights(snapshot)
             new, after = model, before
         if decision["reason"]:
             log(f"[{i + 1}/{n}] {label}: {decision['reason']}")
@@ -177,6 +183,15 @@ def _load(model_or_path, what, unsafe):
         raise ModelError(f"{what} model {os.fspath(model_or_path)!r} does not exist. Give a saved tf_keras model "
                          "(.keras, .h5 or a SavedModel folder).")
     return load_model(os.fspath(model_or_path), unsafe=unsafe)
+
+
+def _copy(model):
+    """A new model with the same architecture and weights (``clone_model`` + ``set_weights``)."""
+    from tfcompress._keras import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _student(spec, data, unsafe):

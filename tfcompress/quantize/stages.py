@@ -14,6 +14,7 @@ Collaborative QAT is chosen by *method* (``pqat``/``cqat``) rather than by an op
 recipe line says in one word what it does and each method has its own registered class.
 """
 
+from tfcompress.distill import defaults as distill_defaults
 from tfcompress.quantize.cluster import CENTROID_INITS, cluster_model, count_clustered_layers, strip_clustering
 from tfcompress.quantize.qat import count_quantized_layers, quantize_aware_model, strip_cluster_preserve
 from tfcompress.quantize.stats import max_unique_per_channel, overall_sparsity, unique_weight_counts
@@ -49,6 +50,9 @@ class QuantizeAwareTraining(Stage):
             conversions. Defaults to True.
         max_seconds: time for the QAT fine-tuning; fewer epochs are planned when the first one shows that
             ``epochs`` would not fit (``Trainer.fit``). None for no limit. Defaults to None.
+        alpha_when_ahead: with a teacher, the hard-label weight when the model already matches or beats the
+            teacher on validation (``Trainer.guidance_alpha``; at 1 the teacher is not run); None for the
+            trainer's. Defaults to 1.0.
     """
 
     name = "quantize"
@@ -56,13 +60,16 @@ class QuantizeAwareTraining(Stage):
     default_method = True
     _preserve = None
 
-    def __init__(self, epochs=2, learning_rate=None, skip_layers=None, ptq_fallback=True, max_seconds=None):
+    def __init__(self, epochs=2, learning_rate=None, skip_layers=None, ptq_fallback=True, max_seconds=None,
+                 alpha_when_ahead=1.0):
         check_number(self, "epochs", epochs, 0, integer=True)
         check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
         check_names(self, "skip_layers", skip_layers)
         check_flag(self, "ptq_fallback", ptq_fallback)
         check_number(self, "max_seconds", max_seconds, low=0, low_open=True, none="no limit")
+        check_number(self, "alpha_when_ahead", alpha_when_ahead, low=0, high=1, none="the trainer's")
         self.max_seconds = max_seconds
+        self.alpha_when_ahead = alpha_when_ahead
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.skip_layers = skip_layers
@@ -70,8 +77,12 @@ class QuantizeAwareTraining(Stage):
 
     def apply(self, model, trainer):
         ptq_val = int8_val_accuracy(model, trainer.data) if self.ptq_fallback else None
+        base_alpha = (trainer.distill_options or {}).get("alpha", distill_defaults.ALPHA)
+        alpha, _, _ = trainer.guidance_alpha(model, base_alpha, self.alpha_when_ahead) \
+            if getattr(trainer, "teacher", None) is not None else (None, None, None)
         qat = quantize_aware_model(model, skip_layers=self.skip_layers, preserve=self._preserve)
-        history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate, max_seconds=self.max_seconds)
+        history = trainer.fit(qat, self.epochs, learning_rate=self.learning_rate, max_seconds=self.max_seconds,
+                              alpha=alpha)
         if self._preserve == "clusters":
             qat = strip_cluster_preserve(qat)
         qat_val = int8_val_accuracy(qat, trainer.data) if self.ptq_fallback else None
@@ -89,6 +100,7 @@ class QuantizeAwareTraining(Stage):
             "int8_val_accuracy_ptq": ptq_val,
             "int8_val_accuracy_qat": qat_val,
             "kept": kept,
+            "alpha": alpha,
         }
         self._report.update(self._preservation(model, qat))
         return out
