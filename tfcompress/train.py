@@ -145,6 +145,19 @@ class Trainer:
             yield x[start:start + bs], y[start:start + bs]
 
 
+def epochs_for_steps(n_train, batch_size, steps, bounds):
+    """Epochs that make about ``steps`` optimizer steps on ``n_train`` samples, within ``bounds = (lo, hi)``.
+
+    Stages with ``epochs: auto`` use it, so that a fine-tuning is as long in steps on 1,000 as on 60,000 samples.
+
+    Example:
+        >>> epochs_for_steps(1000, 50, 400, (3, 60)), epochs_for_steps(100000, 50, 400, (3, 60))
+        (20, 3)
+    """
+    per_epoch = max(1, -(-int(n_train) // int(batch_size)))
+    return int(min(bounds[1], max(bounds[0], round(steps / per_epoch))))
+
+
 def classification_loss(y, from_logits=True):
     """Sparse or categorical cross-entropy, whichever fits the labels ``y``."""
     y = np.asarray(y)
@@ -161,4 +174,4 @@ def accuracy(model, x, y, batch_size=256):
     return float(np.mean(pred == labels))
 
 
-__all__ = ["Trainer", "accuracy", "classification_loss"]
+__all__ = ["Trainer", "accuracy", "classification_loss", "epochs_for_steps"]

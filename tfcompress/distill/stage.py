@@ -14,6 +14,7 @@ from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
 from tfcompress.distill.schedule import CosineDecay, TimeLimit
 from tfcompress.stage import Stage, check_choice, check_flag, check_number, refuse_option, register_stage
+from tfcompress.train import epochs_for_steps
 
 
 def _require_student(model, trainer, stage):
@@ -43,14 +44,13 @@ AUTO_EPOCHS = (10, 120)
 
 
 def auto_epochs(n_train, batch_size, steps=AUTO_STEPS, bounds=AUTO_EPOCHS):
-    """Epochs for about ``steps`` optimizer steps on ``n_train`` samples, within ``bounds``.
+    """Epochs of the distill stage's ``epochs: auto`` (``tfcompress.train.epochs_for_steps``).
 
     Example:
         >>> auto_epochs(987, 32), auto_epochs(3600, 32), auto_epochs(60000, 32)
         (120, 36, 10)
     """
-    per_epoch = max(1, -(-int(n_train) // int(batch_size)))
-    return int(min(bounds[1], max(bounds[0], round(steps / per_epoch))))
+    return epochs_for_steps(n_train, batch_size, steps, bounds)
 
 
 @register_stage

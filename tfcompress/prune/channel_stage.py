@@ -9,8 +9,17 @@ from tfcompress.prune.sensitivity import sensitivity_scan
 from tfcompress.prune.summary import sparsity_summary
 from tfcompress.stage import (Stage, check_choice, check_flag, check_layer_map, check_names, check_number,
                               register_stage)
+from tfcompress.train import epochs_for_steps
 
 _KEEP_RATIO = "a number in (0, 1] (the share of channels kept)"
+#: ``epochs: auto``: about this many fine-tuning steps, within these epochs. On a keras.applications MobileNetV2
+#: (alpha 0.35, digits at 32 px, 987 training images) at keep 0.5, 5 epochs at batch 64 (80 steps) recovered
+#: 58% int8 validation accuracy from 14% after the rebuild; 30 epochs at batch 32 (930 steps) and a rate of
+#: 3e-3 gave 95.8% (teacher 93.6%); a rate of 1e-2 was no better.
+AUTO_STEPS = 1000
+AUTO_EPOCHS = (3, 60)
+#: Peak learning rate of the fine-tuning (the same experiment).
+LEARNING_RATE = 3e-3
 #: Training batches for BatchNorm recalibration, and validation samples for the sensitivity scan.
 RECALIBRATION_BATCHES = 8
 SCAN_SAMPLES = 512
@@ -28,13 +37,15 @@ class ChannelPruning(Stage):
     Args:
         keep_ratio: share of channels kept per group (``scope="layer"``) or overall (``"global"``), in (0, 1].
             Ignored when ``budget`` is given. Defaults to 0.5.
-        epochs: fine-tuning epochs after the rebuild. Defaults to 2.
+        epochs: fine-tuning epochs after the rebuild, or ``"auto"`` for about ``AUTO_STEPS`` optimizer steps
+            (between 3 and 60 epochs). Defaults to "auto".
         criterion: ``"l1"``, ``"l2"``, ``"bn_gamma"`` or ``"taylor"``. Defaults to "l1".
         layer_ratios: dict layer name -> keep ratio of that layer's group. Defaults to None.
         exclude: layers whose groups keep all channels (input and classifier always do). Defaults to ().
         min_channels: fewest channels kept by any group. Defaults to 1.
         divisor: kept counts rounded up to a multiple of this. Defaults to 1.
-        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
+        learning_rate: peak fine-tuning learning rate (None for the trainer's). Defaults to ``LEARNING_RATE``
+            (3e-3).
         scope: ``"layer"`` or ``"global"`` (see ``plan_channels``). Defaults to "layer".
         budget: dict with ``max_bytes`` (int8 file), ``max_params`` and/or ``max_params_share``; when given, a
             sensitivity scan on the validation split sets per-group ratios instead of ``keep_ratio``.
@@ -47,10 +58,11 @@ class ChannelPruning(Stage):
     reduces_size = True
     method = "channel"
 
-    def __init__(self, keep_ratio=0.5, epochs=2, criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
-                 divisor=1, learning_rate=None, scope="layer", budget=None, recalibrate_bn=True):
+    def __init__(self, keep_ratio=0.5, epochs="auto", criterion="l1", layer_ratios=None, exclude=(), min_channels=1,
+                 divisor=1, learning_rate=LEARNING_RATE, scope="layer", budget=None, recalibrate_bn=True):
         check_number(self, "keep_ratio", keep_ratio, 0, 1, low_open=True, what=_KEEP_RATIO)
-        check_number(self, "epochs", epochs, 0, integer=True)
+        if epochs != "auto":
+            check_number(self, "epochs", epochs, 0, integer=True, what='an integer >= 0 or "auto"')
         check_choice(self, "criterion", criterion, importance_names())
         check_layer_map(self, "layer_ratios", layer_ratios, "a number in (0, 1]", low=0, high=1, low_open=True)
         check_names(self, "exclude", exclude, allow_str=True)
@@ -95,8 +107,11 @@ class ChannelPruning(Stage):
         if self.recalibrate_bn:
             recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
         report["val_accuracy_before_finetune"] = trainer.evaluate(pruned)
-        trainer.fit(pruned, self.epochs, learning_rate=self.learning_rate)
-        if self.recalibrate_bn and self.epochs > 0:
+        epochs = epochs_for_steps(len(data["x_train"]), trainer.batch_size, AUTO_STEPS, AUTO_EPOCHS) \
+            if self.epochs == "auto" else self.epochs
+        report["epochs"] = epochs
+        trainer.fit(pruned, epochs, learning_rate=self.learning_rate)
+        if self.recalibrate_bn and epochs > 0:
             recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
         before, after = channel_counts(model), channel_counts(pruned)
         groups_after = group_counts(pruned)
