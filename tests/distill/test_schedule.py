@@ -38,3 +38,30 @@ def test_unknown_dataset_length_decays_per_epoch_instead_of_collapsing():
     first_epoch = lrs[:6]
     assert first_epoch == [pytest.approx(0.1)] * 6  # constant within an epoch, not zero after a few batches
     assert 0 < lrs[-1] < 0.1
+
+
+def test_time_limit_plans_fewer_epochs_and_completes_the_decay():
+    import time
+
+    from tfcompress.distill.schedule import TimeLimit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, 64)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    schedule = CosineDecay()
+    limit = TimeLimit(3.0, schedule)
+    rates = []
+
+    class SlowEpochs(keras.callbacks.Callback):  # each epoch costs 0.3 s more than its compute
+        def on_train_batch_begin(self, batch, logs=None):
+            rates.append(float(keras.backend.get_value(self.model.optimizer.learning_rate)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.3)
+
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=16, epochs=100, verbose=0, callbacks=[schedule, SlowEpochs(), limit])
+    assert 2 <= limit.epochs_run == limit.epochs_planned < 100
+    assert time.perf_counter() - start < 3.0 + 1.5  # within the limit, give or take one epoch
+    assert rates[-1] < 0.3 * rates[0]  # the cosine decay ran to (near) its end over the shorter plan

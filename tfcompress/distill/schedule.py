@@ -78,10 +78,11 @@ class CosineDecay(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """End a ``fit`` within ``max_seconds``, with the learning-rate schedule completed, not cut off.
 
-    The second epoch shows what an epoch costs (the first also pays for tracing the graph); if the planned
-    epochs do not fit in the time left, the callback plans fewer, tells the ``CosineDecay`` of the same ``fit``
-    (when there is one) to decay over those, and stops training after the last of them. A first epoch that
-    alone used up the time ends the fit. ``epochs_planned`` and ``epochs_run`` say what happened.
+    After every epoch from the second on, the mean time of the epochs after the first (which also pays for
+    tracing the graph) says how many more fit in the time left; when the planned epochs do not, the callback
+    plans fewer (never more), tells the ``CosineDecay`` of the same ``fit`` (when there is one) to decay over
+    those, and stops training after the last of them. A first epoch that alone used up the time ends the fit.
+    ``epochs_planned`` and ``epochs_run`` say what happened.
 
     Args:
         max_seconds: wall-clock seconds the whole ``fit`` may take.
@@ -107,9 +108,9 @@ class TimeLimit(keras.callbacks.Callback):
             self._first = elapsed
             if elapsed >= self.max_seconds:
                 self._plan(1)
-        elif epoch == 1:
-            per_epoch = max(elapsed - self._first, 1e-6)
-            self._plan(2 + int(max(0.0, self.max_seconds - elapsed) // per_epoch))
+        else:
+            per_epoch = max((elapsed - self._first) / epoch, 1e-6)
+            self._plan(self.epochs_run + int(max(0.0, self.max_seconds - elapsed) // per_epoch))
         if self.epochs_run >= self.epochs_planned:
             self.model.stop_training = True
 
