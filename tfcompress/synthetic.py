@@ -2,7 +2,8 @@
 
 ``make_shapes_data`` draws RGB images of ten classes — five shapes (disk, square, triangle, ring, cross) and
 five textures (horizontal, vertical and diagonal stripes, a checkerboard, a grid of dots) — each at a random
-place, size, rotation and colour on a random background with a colour gradient and noise. The class is in
+place, size, rotation and colour on a random background with a colour gradient and noise, most with a
+distractor ellipse that belongs to no class. The class is in
 the geometry, not the colour, so a model must look at shape and texture. ``load_digits_data(image_size=32)``
 (in ``tfcompress.data``) scales scikit-learn's 8x8 digits instead.
 """
@@ -64,7 +65,12 @@ def shape_image(kind, size, rng):
     angle_g = rng.uniform(0, 2 * np.pi)
     ramp = np.cos(angle_g) * (x - 0.5) + np.sin(angle_g) * (y - 0.5)
     image = background[None, None, :] + ramp[..., None] * gradient[None, None, :]
-    radius = rng.uniform(0.18, 0.34)
+    if rng.random() < 0.6:  # a distractor: an ellipse of another colour, which is no class
+        du, dv = _rotated(x - rng.uniform(0.1, 0.9), y - rng.uniform(0.1, 0.9), rng.uniform(0, np.pi))
+        a, b = rng.uniform(0.04, 0.12, 2)
+        image = np.where(((du / a) ** 2 + (dv / b) ** 2 < 1.0)[..., None], rng.uniform(0, 1, 3)[None, None, :],
+                         image)
+    radius = rng.uniform(0.14, 0.32)
     cx, cy = rng.uniform(radius, 1 - radius, 2)
     # stripes keep their orientation class: they are rotated a little only; shapes turn freely
     textures = ("h_stripes", "v_stripes", "diagonal_stripes", "checkerboard", "dots")
@@ -75,7 +81,7 @@ def shape_image(kind, size, rng):
     while np.abs(colour - background).sum() < 0.6:  # the object must stand out from its background
         colour = rng.uniform(0.0, 1.0, 3)
     image = np.where(mask[..., None], colour[None, None, :], image)
-    image = image + rng.normal(0.0, rng.uniform(0.02, 0.12), image.shape)
+    image = image + rng.normal(0.0, rng.uniform(0.03, 0.18), image.shape)
     return np.clip(image, 0.0, 1.0).astype("float32")
 
 
