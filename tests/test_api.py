@@ -8,7 +8,7 @@ import tfcompress
 EXPECTED = {
     "__version__", "keras", "errors", "load_digits_data", "load_npz", "make_tabular_data", "make_shapes_data", "build_cnn", "build_mlp",
     "build_mobilenet", "build_resnet", "build_student",
-    "Distiller", "FeatureDistiller", "DataFreeDistiller", "build_generator", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay", "Distill", "DataFreeDistill",
+    "Distiller", "FeatureDistiller", "DataFreeDistiller", "build_generator", "KLDivergence", "StandardizedKL", "DecoupledKD", "CosineDecay", "LogitsDistillation", "FeatureDistillation", "Distill", "DataFreeDistill",
     "FeatureDistill", "Trainer",
     "MagnitudePruning", "MbyNPruning", "GradientPruning", "ChannelPruning", "prune_magnitude", "prune_m_by_n",
     "prune_gradient", "prune_channels", "sparsity_summary", "plan_channels", "zero_channels", "ChannelGraph",

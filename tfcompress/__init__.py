@@ -26,6 +26,8 @@ _LAZY = {
     "StandardizedKL": "tfcompress.distill",
     "DecoupledKD": "tfcompress.distill",
     "CosineDecay": "tfcompress.distill",
+    "LogitsDistillation": "tfcompress.distill",
+    "FeatureDistillation": "tfcompress.distill",
     "Distill": "tfcompress.distill",
     "DataFreeDistill": "tfcompress.distill",
     "FeatureDistill": "tfcompress.distill",

@@ -142,9 +142,25 @@ def test_callbacks_work(digits, digits_teacher, tmp_path):
           validation_data=(digits["x_val"], digits["y_val"]), callbacks=callbacks, verbose=0)
     assert (tmp_path / "ckpt.weights.h5").exists()
     assert any((tmp_path / "tb").iterdir())
-    # the default cosine schedule decays within the fit and restores the peak afterwards
-    assert lrs[0] > lrs[-1] and lrs[-1] < 0.1 * 3e-3
-    assert float(keras.backend.get_value(d.optimizer.learning_rate)) == pytest.approx(3e-3)
+    # the user's optimizer is used as given: a constant 3e-3, as a plain Keras model would train
+    assert lrs[0] == lrs[-1] == pytest.approx(3e-3)
+
+
+def test_cosine_schedule_only_when_asked_for_or_without_an_optimizer(digits, digits_teacher):
+    def rates(**compile_kwargs):
+        d = Distiller(student=small_student(digits), teacher=digits_teacher)
+        d.compile(metrics=["accuracy"], **compile_kwargs)
+        seen = []
+        record = keras.callbacks.LambdaCallback(
+            on_batch_end=lambda b, logs: seen.append(float(keras.backend.get_value(d.optimizer.learning_rate))))
+        d.fit(digits["x_train"][:128], digits["y_train"][:128], epochs=2, batch_size=32, verbose=0,
+              callbacks=[record])
+        return seen, float(keras.backend.get_value(d.optimizer.learning_rate))
+
+    asked, after = rates(optimizer=keras.optimizers.Adam(3e-3), lr_schedule="cosine")
+    assert asked[0] > asked[-1] and asked[-1] < 0.1 * 3e-3 and after == pytest.approx(3e-3)  # peak restored
+    default, _ = rates()  # no optimizer: the measured default, Adam 1e-2 with cosine decay
+    assert default[0] > default[-1] and default[0] == pytest.approx(1e-2, rel=0.2)
 
 
 def test_constant_lr_when_schedule_disabled(digits, digits_teacher):
@@ -160,3 +176,60 @@ def test_config_round_trip(digits, digits_teacher):
     again = Distiller.from_config(d.get_config())
     assert (again.temperature, again.alpha) == (2.5, 0.3)
     assert again.student.count_params() == d.student.count_params()
+
+
+def test_keras3_style_arguments_mean_what_they_mean_in_keras(digits, digits_teacher):
+    from tfcompress.distill import FeatureDistillation, LogitsDistillation
+
+    d = Distiller(teacher=digits_teacher, student=tfcompress.build_cnn((8, 8, 1), 10, filters=(4,), name="s"),
+                  distillation_losses=[LogitsDistillation(temperature=3.0),
+                                       FeatureDistillation(teacher_layer_name="relu1", student_layer_name="relu0")],
+                  distillation_loss_weights=[1.0, 0.5], student_loss_weight=0.3)
+    assert (d.alpha, d.temperature, d.distillation_loss_weights) == (0.3, 3.0, [1.0, 0.5])
+    d.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+    history = d.fit(digits["x_train"][:128], digits["y_train"][:128], epochs=2, batch_size=32, verbose=0)
+    assert {"student_loss", "distillation_loss", "feature_loss"} <= set(history.history)
+    # the loss is student_loss_weight * student + (1 - student_loss_weight) * sum of weighted losses
+    x, y = tfcompress.tf.constant(digits["x_train"][:32]), tfcompress.tf.constant(digits["y_train"][:32])
+    _, _, named = d.compute_losses(x, y, None, training=False)
+    np.testing.assert_allclose(float(named["loss"]), 0.3 * float(named["student_loss"])
+                               + 0.7 * float(named["distillation_loss"]), rtol=1e-5)
+    config = d.get_config()
+    assert [c["class_name"] for c in config["distillation_losses"]] == ["LogitsDistillation",
+                                                                      "FeatureDistillation"]
+    again = Distiller.from_config(config)
+    assert again.distillation_loss_weights == [1.0, 0.5] and again.alpha == 0.3
+    assert again.distillation_losses[1].teacher_layer_name == "relu1"
+
+
+def test_models_by_name_and_one_weight_of_the_labels(digits, digits_teacher):
+    student = small_student(digits)
+    with pytest.raises(ConfigError, match="by name"):
+        Distiller(digits_teacher, student)
+    with pytest.raises(ConfigError, match="two names"):
+        Distiller(student=student, teacher=digits_teacher, alpha=0.1, student_loss_weight=0.5)
+    with pytest.raises(ConfigError, match="LogitsDistillation"):
+        from tfcompress.distill import LogitsDistillation
+
+        Distiller(student=student, teacher=digits_teacher, temperature=3, distillation_losses=LogitsDistillation())
+    with pytest.raises(ConfigError, match="distillation_loss_weights"):
+        Distiller(student=student, teacher=digits_teacher, distillation_loss_weights=[1.0, 2.0])
+
+
+def test_dkd_at_its_defaults_is_warmed_up_and_learns(digits, digits_teacher):
+    """DKD's raw value dwarfs the label loss at first; warmed up (its paper's recipe) it does not drown them."""
+    from tfcompress.distill import LogitsDistillation
+
+    spec = LogitsDistillation(loss="dkd")
+    assert spec.warmup_epochs > 0 and LogitsDistillation(loss="kl").warmup_epochs == 0
+    keras.utils.set_random_seed(0)
+    d = Distiller(student=small_student(digits), teacher=digits_teacher, distillation_losses=[spec])
+    d.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"])
+    factors = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: factors.append(float(d._warmups[0].numpy())))
+    d.fit(digits["x_train"], digits["y_train"], epochs=6, batch_size=32, verbose=0, callbacks=[record])
+    assert d.alpha == 0.5  # labels weigh as much as DKD, as in the paper's recipe
+    assert factors == pytest.approx([min(1.0, (e + 1) / spec.warmup_epochs) for e in range(6)])
+    assert float(d._warmups[0].numpy()) == 1.0  # reset after fit
+    accuracy = d.evaluate(digits["x_val"], digits["y_val"], verbose=0, return_dict=True)["accuracy"]
+    assert accuracy > 0.8

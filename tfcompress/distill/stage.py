@@ -13,6 +13,7 @@ from tfcompress.distill.losses import _LOSSES
 from tfcompress.errors import ConfigError
 from tfcompress.guards import with_nan_guard
 from tfcompress.distill.schedule import CosineDecay, TimeLimit
+from tfcompress.distill.specs import LogitsDistillation
 from tfcompress.stage import Stage, check_choice, check_flag, check_number, refuse_option, register_stage
 from tfcompress.train import epochs_for_steps
 
@@ -61,7 +62,8 @@ class Distill(Stage):
         epochs: training epochs, or ``"auto"`` for about ``AUTO_STEPS`` optimizer steps (``auto_epochs``: 120
             epochs on 1,000 samples, 36 on 3,600, 10 on 60,000). Defaults to 30.
         temperature: Defaults to the Distiller default.
-        alpha: weight of the hard-label loss. Defaults to the Distiller default.
+        alpha: weight of the hard-label loss; None for the Distiller's default (``defaults.ALPHA``, 0.1, or
+            ``defaults.ALPHA_DKD``, 0.5, with ``loss: dkd``). Defaults to None.
         loss: ``"kl"``, ``"standardized_kl"`` or ``"dkd"``. Defaults to the Distiller default.
         learning_rate: peak learning rate (cosine decay). Defaults to ``defaults.LEARNING_RATE`` (1e-2: at 1e-3
             small students were under-trained and distillation lost to training from scratch).
@@ -85,7 +87,7 @@ class Distill(Stage):
 
     name = "distill"
 
-    def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=defaults.ALPHA, loss=defaults.LOSS,
+    def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=None, loss=defaults.LOSS,
                  learning_rate=None, batch_size=None, augment=None, mixup=0.0, alpha_when_ahead=defaults.ALPHA_WHEN_AHEAD,
                  restore_best=False, max_seconds=None):
         check_choice(self, "augment", augment, AUGMENTS)
@@ -94,7 +96,7 @@ class Distill(Stage):
         if epochs != "auto":
             check_number(self, "epochs", epochs, low=0, integer=True, what='an integer >= 0 or "auto"')
         check_number(self, "temperature", temperature, low=0, low_open=True)
-        check_number(self, "alpha", alpha, low=0, high=1)
+        check_number(self, "alpha", alpha, low=0, high=1, none="the Distiller's default")
         check_number(self, "learning_rate", learning_rate, low=0, low_open=True, none="the default")
         check_number(self, "batch_size", batch_size, low=1, integer=True, none="the trainer's")
         check_number(self, "alpha_when_ahead", alpha_when_ahead, low=0, high=1, none="no change")
@@ -112,18 +114,24 @@ class Distill(Stage):
         self.restore_best = restore_best
         self.max_seconds = max_seconds
 
+    def _alpha(self):
+        if self.alpha is not None:
+            return self.alpha
+        return defaults.ALPHA_DKD if self.loss == "dkd" else defaults.ALPHA
+
     def _distiller(self, model, trainer, alpha):
-        return Distiller(student=model, teacher=trainer.teacher, temperature=self.temperature, alpha=alpha)
+        return Distiller(student=model, teacher=trainer.teacher, alpha=alpha,
+                         distillation_losses=[LogitsDistillation(temperature=self.temperature, loss=self.loss)])
 
     def apply(self, model, trainer):
         _require_student(model, trainer, self.name)
-        alpha, before, teacher_val = trainer.guidance_alpha(model, self.alpha, self.alpha_when_ahead)
+        alpha, before, teacher_val = trainer.guidance_alpha(model, self._alpha(), self.alpha_when_ahead)
         before = trainer.evaluate(model) if before is None else before
         start = time.time()
         distiller = self._distiller(model, trainer, alpha)
         distiller.teacher_cache = getattr(trainer, "teacher_cache", None)
         lr = self.learning_rate or defaults.LEARNING_RATE
-        distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"], distillation_loss=self.loss)
+        distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
         data = trainer.data
         batch_size = self.batch_size or trainer.batch_size
         epochs = auto_epochs(len(data["x_train"]), batch_size) if self.epochs == "auto" else self.epochs
@@ -167,7 +175,7 @@ class FeatureDistill(Distill):
 
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
                  temperature=defaults.TEMPERATURE,
-                 alpha=defaults.ALPHA, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None,
+                 alpha=None, loss=defaults.LOSS, learning_rate=None, batch_size=None, augment=None,
                  mixup=0.0, alpha_when_ahead=defaults.ALPHA_WHEN_AHEAD, restore_best=False, max_seconds=None):
         super().__init__(epochs=epochs, temperature=temperature, alpha=alpha, loss=loss,
                          learning_rate=learning_rate, batch_size=batch_size, augment=augment, mixup=mixup,
@@ -183,4 +191,5 @@ class FeatureDistill(Distill):
     def _distiller(self, model, trainer, alpha):
         pairs = self.layer_pairs or [(_penultimate_layer(model), _penultimate_layer(trainer.teacher))]
         return FeatureDistiller(student=model, teacher=trainer.teacher, layer_pairs=pairs,
-                                feature_weight=self.feature_weight, temperature=self.temperature, alpha=alpha)
+                                feature_weight=self.feature_weight, temperature=self.temperature, alpha=alpha,
+                                loss=self.loss)
