@@ -239,14 +239,16 @@ def markdown(results, seeds):
         channel = res["runs"]["channel"]
         if channel:
             share = _mean(channel, "tflite_bytes")["mean"] / t["int8"]["tflite_bytes"]
-            drop = 100 * (t["float"]["accuracy"] - _mean(channel, "accuracy")["mean"])
+            change = 100 * (_mean(channel, "accuracy")["mean"] - t["float"]["accuracy"])
             lines += [f"Channel pruning to half the channels: the int8 file is {100 * share:.0f}% of the teacher's "
-                      f"int8 file, {drop:+.2f} pt below the float teacher (target: at most 55%, within 1 pt).", ""]
+                      f"int8 file, at {change:+.2f} pt against the float teacher (target: at most 55%, within 1 pt).",
+                      ""]
         budget_runs = res["runs"]["tfcompress"]
         if budget_runs and all(r.get("searched_accuracy") is not None for r in budget_runs):
             ahead = [r["accuracy"] - r["searched_accuracy"] for r in budget_runs]
-            lines += [f"Budget-only run against its own searched student: {', '.join(f'{100 * a:+.2f}' for a in ahead)}"
-                      f" pt; wall time {', '.join(f'{r['wall_s']:.0f}' for r in budget_runs)} s.", ""]
+            gains = ", ".join(f"{100 * a:+.2f}" for a in ahead)
+            walls = ", ".join(f"{r['wall_s']:.0f}" for r in budget_runs)
+            lines += [f"Budget-only run against its own searched student: {gains} pt; wall time {walls} s.", ""]
     return "\n".join(lines)
 
 

@@ -40,6 +40,8 @@ def check_pair(student, teacher):
 def output_kind(model):
     """``"probabilities"`` if the model ends in a softmax, else ``"logits"``."""
     layer = model.layers[-1]
+    while hasattr(layer, "layer") and isinstance(layer.layer, keras.layers.Layer):  # TFMOT wrappers
+        layer = layer.layer
     if isinstance(layer, keras.layers.Softmax):
         return "probabilities"
     act = getattr(layer, "activation", None)
