@@ -56,7 +56,7 @@ def test_parser_has_the_contract():
     args = parser.parse_args(["run", "r.yaml", "--quiet", "--debug", "--unsafe-load"])
     assert (args.recipe, args.quiet, args.debug, args.unsafe_load) == ("r.yaml", True, True, True)
     args = parser.parse_args(["demo"])
-    assert args.output == "tfcompress_demo" and not args.quick
+    assert args.output is None and not args.quick and not args.update_bundled  # None: the user's cache folder
     with pytest.raises(SystemExit) as info:
         parser.parse_args([])
     assert info.value.code == 2
@@ -66,9 +66,15 @@ def test_demo_quick(tmp_path, capsys, monkeypatch):
     if "distill" not in stage_names():
         pytest.skip("the distill stage is not registered in this checkout")
     monkeypatch.chdir(tmp_path)
-    out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--output", str(out)]) == 0
+    (tmp_path / "tflite_models").mkdir()  # as in a checkout: the bundled model must stay as it is
+    (tmp_path / "tflite_models" / "digits_int8.tflite").write_bytes(b"bundled")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "cache" / "tfcompress" / "demo"  # the default output, outside the checkout
+    assert main(["demo", "--quick"]) == 0
+    assert (tmp_path / "tflite_models" / "digits_int8.tflite").read_bytes() == b"bundled"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "tflite_models"]
     screen = capsys.readouterr().out
+    assert f"writing to {out}" in screen
     assert "whole run:" in screen and "teacher int8" in screen
     for name in ("digits_int8.tflite", "digits_int8.json", "recipe.yaml", "report.md", "teacher_quick.keras"):
         assert (out / name).exists(), name
@@ -83,3 +89,9 @@ def test_demo_quick(tmp_path, capsys, monkeypatch):
     assert budget["met"] == (report["summary"]["final_bytes"] <= budget["limits"]["max_bytes"])
     assert "budget met: " in screen or "budget NOT met: " in screen
     assert "**Budget:** " in (out / "report.md").read_text()
+
+
+def test_demo_updates_the_bundled_model_only_on_purpose(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quick", "--update-bundled"]) == 2
+    assert "--update-bundled" in capsys.readouterr().err

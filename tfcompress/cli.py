@@ -3,7 +3,7 @@
 Subcommands::
 
     tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load]
-    tfcompress demo [--output DIR] [--quick] [--quiet] [--debug]
+    tfcompress demo [--output DIR] [--quick] [--update-bundled] [--quiet] [--debug]
     tfcompress export|evaluate|inspect ...   (see tfcompress.export.commands)
 
 A tfcompress error or a missing file prints ``error: <message>`` on one line
@@ -42,9 +42,11 @@ def build_parser():
     demo = sub.add_parser("demo", parents=[_common()], help="compress a digits CNN end to end (no downloads)",
                           description="Train a teacher on scikit-learn's digits, then search, distil, prune, "
                           "quantize-aware train and export int8; a few minutes on 2 cores.")
-    demo.add_argument("--output", default="tfcompress_demo", metavar="DIR",
-                      help="output folder (default: tfcompress_demo)")
+    demo.add_argument("--output", default=None, metavar="DIR",
+                      help="output folder (default: ~/.cache/tfcompress/demo, outside any checkout)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests (< 1 min)")
+    demo.add_argument("--update-bundled", action="store_true",
+                      help="also replace tflite_models/digits_int8.* of this checkout (on purpose only)")
     demo.set_defaults(func=_cmd_demo)
 
     from tfcompress.export import commands
@@ -64,7 +66,8 @@ def _cmd_run(args):
 def _cmd_demo(args):
     from tfcompress.pipeline.demo import run_demo
 
-    report = run_demo(output=args.output, quick=args.quick, verbose=0 if args.quiet else 1)
+    report = run_demo(output=args.output, quick=args.quick, verbose=0 if args.quiet else 1,
+                      update_bundled=args.update_bundled)
     if args.quiet:
         print(report["model_path"])
     return 0

@@ -3,10 +3,13 @@
 Trains a teacher CNN on scikit-learn's 8x8 digits (cached in the output
 folder), writes the data and a recipe (``recipe.yaml``) next to it, and runs
 the recipe: search a small student under a size budget → distil it → prune →
-quantization-aware training → int8 export. The int8 model and its card are
-copied to ``tflite_models/digits_int8.tflite`` (+ ``.json``) when the current
-folder has a ``tflite_models/`` folder (a checkout of the repository), else
-into the output folder; a short table is printed.
+quantization-aware training → int8 export, and prints a short table.
+
+Everything goes to the output folder, by default ``default_output()`` (the user's
+cache folder, outside any checkout), so that a newcomer's ``git status`` stays
+clean; the int8 model is ``digits_int8.tflite`` there. Only with
+``update_bundled=True`` (``tfcompress demo --update-bundled``, run from a
+checkout) is the bundled ``tflite_models/digits_int8.tflite`` (+ ``.json``) replaced.
 """
 
 import os
@@ -51,15 +54,33 @@ def demo_stages(teacher_int8_bytes, quick=False, teacher_int8_latency_us=None):
     return stages
 
 
-def run_demo(output="tfcompress_demo", quick=False, verbose=1, log=None):
-    """Run the demo; return the report dict (with ``"model_path"`` of the copied int8 file).
+def default_output():
+    """Where the demo writes by default: ``$XDG_CACHE_HOME/tfcompress/demo`` (``~/.cache/tfcompress/demo``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "tfcompress", "demo")
+
+
+def run_demo(output=None, quick=False, verbose=1, log=None, update_bundled=False):
+    """Run the demo; return the report dict (with ``"model_path"`` of the int8 file).
 
     Args:
-        output: output folder (teacher, data, recipe, report, stage folders). Defaults to "tfcompress_demo".
+        output: output folder (teacher, data, recipe, report, stage folders); None for ``default_output()``.
+            Defaults to None.
         quick: a much smaller teacher and recipe, for tests. Defaults to False.
         verbose: 0 silent, 1 progress. Defaults to 1.
         log: function taking one line of progress. Defaults to printing when verbose.
+        update_bundled: also replace ``tflite_models/digits_int8.tflite`` and its card in the current folder
+            (a checkout of the repository), on purpose. Defaults to False.
+
+    Raises:
+        ConfigError: ``update_bundled`` outside a checkout (no ``tflite_models/`` folder here), or with ``quick``.
     """
+    from tfcompress.errors import ConfigError
+
+    if update_bundled and (quick or not os.path.isdir("tflite_models")):
+        raise ConfigError("--update-bundled replaces tflite_models/digits_int8.* of a checkout: run the full demo "
+                          "(not --quick) from the repository's top folder.")
+    output = default_output() if output is None else output
     from tfcompress._keras import keras
     from tfcompress.data import load_digits_data, save_npz
     from tfcompress.models import build_cnn
@@ -101,14 +122,15 @@ def run_demo(output="tfcompress_demo", quick=False, verbose=1, log=None):
     recipe_path = os.path.join(output, "recipe.yaml")
     write_text(recipe_path, "# tfcompress demo recipe: run it again with `tfcompress run recipe.yaml`\n"
                + to_yaml(recipe))
-    log(f"recipe: {recipe_path}")
+    log(f"writing to {os.path.abspath(output)} (recipe: {recipe_path})")
     report = run_recipe(recipe_path, verbose=verbose, log=log)
 
-    target = "tflite_models" if (os.path.isdir("tflite_models") and not quick) else output
-    model_path = os.path.join(target, "digits_int8.tflite")
-    copy_file(os.path.join(output, "model.tflite"), model_path)
-    if os.path.exists(os.path.join(output, "model.json")):
-        copy_file(os.path.join(output, "model.json"), os.path.join(target, "digits_int8.json"))
+    targets = [output] + (["tflite_models"] if update_bundled else [])
+    for target in targets:
+        copy_file(os.path.join(output, "model.tflite"), os.path.join(target, "digits_int8.tflite"))
+        if os.path.exists(os.path.join(output, "model.json")):
+            copy_file(os.path.join(output, "model.json"), os.path.join(target, "digits_int8.json"))
+    model_path = os.path.join(targets[-1], "digits_int8.tflite")
     report["model_path"] = model_path
     for line in summary_table(report).splitlines():
         log(line)
@@ -138,4 +160,4 @@ def summary_table(report):
     return "\n".join(lines)
 
 
-__all__ = ["run_demo", "demo_stages", "summary_table"]
+__all__ = ["run_demo", "demo_stages", "summary_table", "default_output"]
