@@ -17,8 +17,15 @@ _tf_already_imported = "tensorflow" in sys.modules
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from tfcompress.console import captured  # noqa: E402  (standard library only)
+
+# TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog", no CUDA driver) say nothing
+# about tfcompress; they are shown only if the import fails (or with TFCOMPRESS_VERBOSE=1).
+with captured("importing TensorFlow", force=True):
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.config.list_physical_devices()  # device start-up ("failed call to cuInit" without a GPU) happens here
 
 
 def _tf_keras_is_legacy():

@@ -17,7 +17,10 @@ import sys
 
 def _common(debug_only=False):
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parent.add_argument("--debug", action="store_true", help="show the full traceback of an error (and what "
+                        "TensorFlow printed)")
+    parent.add_argument("--verbose", action="store_true", help="show the libraries' own output (TensorFlow, the "
+                        "converter, Keras per-epoch lines)")
     if not debug_only:
         parent.add_argument("--quiet", action="store_true", help="no progress lines")
     return parent
@@ -51,14 +54,14 @@ def build_parser():
 
     from tfcompress.export import commands
 
-    commands.add_parsers(sub)
+    commands.add_parsers(sub, parents=[_common(debug_only=True)])
     return parser
 
 
 def _cmd_run(args):
     from tfcompress.pipeline import run_recipe
 
-    run_recipe(args.recipe, verbose=0 if args.quiet else 1, unsafe_load=args.unsafe_load,
+    run_recipe(args.recipe, verbose=_verbosity(args), unsafe_load=args.unsafe_load,
                log=(lambda line: None) if args.quiet else None)
     return 0
 
@@ -66,11 +69,22 @@ def _cmd_run(args):
 def _cmd_demo(args):
     from tfcompress.pipeline.demo import run_demo
 
-    report = run_demo(output=args.output, quick=args.quick, verbose=0 if args.quiet else 1,
+    report = run_demo(output=args.output, quick=args.quick, verbose=_verbosity(args),
                       update_bundled=args.update_bundled)
     if args.quiet:
         print(report["model_path"])
     return 0
+
+
+def _verbosity(args):
+    """0 with --quiet, 2 with --verbose (the libraries' own lines too), else 1 (tfcompress's progress lines)."""
+    return 0 if args.quiet else (2 if getattr(args, "verbose", False) else 1)
+
+
+def _show_native(console):
+    native = console.last_native_output().strip()
+    if native:
+        print(f"[what the libraries printed]\n{native}", file=sys.stderr)
 
 
 def _one_line(exc):
@@ -85,10 +99,14 @@ def main(argv=None):
     debug = getattr(args, "debug", False)
     from tfcompress.errors import TFCompressError
 
+    from tfcompress import console
+
     try:
-        status = args.func(args)
+        with console.quiet_command(verbose=getattr(args, "verbose", False)):
+            status = args.func(args)
     except (TFCompressError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         if debug:
+            _show_native(console)
             raise
         if isinstance(exc, OSError) and exc.filename:
             message = f"{exc.strerror or 'cannot open'}: {exc.filename}"
@@ -98,6 +116,7 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         if debug:
+            _show_native(console)
             raise
         print("error: interrupted; run the same command again to resume from the last finished stage",
               file=sys.stderr)

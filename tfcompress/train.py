@@ -28,10 +28,12 @@ class Trainer:
             folder. Defaults to None.
         teacher_cache: a ``tfcompress.distill.cache.TeacherCache`` of the teacher's outputs shared by the
             trainers of a run; None makes one for this trainer. Defaults to None.
+        progress: function taking one line, for tfcompress's own per-epoch progress lines
+            (``tfcompress.progress.EpochProgress``); None for none. Defaults to None.
     """
 
     def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
-                 workdir=None, teacher_cache=None):
+                 workdir=None, teacher_cache=None, progress=None):
         check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
         self.data = data
         self.teacher = teacher
@@ -41,6 +43,8 @@ class Trainer:
         self.verbose = verbose
         self.workdir = workdir
         self.stage = "training"  # how errors name the training (the pipeline sets e.g. "stage 2 (prune)")
+        self.label = "training"  # how progress lines name it (the pipeline sets e.g. "[2/4] prune")
+        self.progress = progress
         if teacher is not None and (teacher_cache is None or teacher_cache.teacher is not teacher):
             from tfcompress.distill.cache import TeacherCache
 
@@ -76,7 +80,8 @@ class Trainer:
         lr = self.learning_rate if learning_rate is None else learning_rate
         schedule = CosineDecay()
         limit = [TimeLimit(max_seconds, schedule)] if max_seconds else []
-        callbacks = with_nan_guard(list(callbacks or []) + [schedule] + limit, self.stage, lr)
+        callbacks = with_nan_guard(list(callbacks or []) + [schedule] + limit + self.progress_callbacks(limit),
+                                   self.stage, lr)
         val = (self.data["x_val"], self.data["y_val"]) if validation else None
         teacher = self.teacher if alpha is None or alpha < 1.0 else None  # alpha 1: labels alone
         frozen = teacher.trainable if teacher is not None else None
@@ -109,6 +114,15 @@ class Trainer:
     def evaluate(self, model, split="val"):
         """Top-1 accuracy of ``model`` on a split (``"val"`` or ``"test"``)."""
         return accuracy(model, self.data[f"x_{split}"], self.data[f"y_{split}"], self.batch_size)
+
+    def progress_callbacks(self, limit=()):
+        """``[EpochProgress]`` when this trainer reports progress, else ``[]`` (``limit``: the fit's TimeLimit)."""
+        if self.progress is None:
+            return []
+        from tfcompress.progress import EpochProgress
+
+        limit = list(limit)
+        return [EpochProgress(self.progress, self.label, limit=limit[0] if limit else None)]
 
     def guidance_alpha(self, model, alpha, when_ahead=None):
         """The hard-label weight to train ``model`` with: ``alpha``, or at least ``when_ahead`` when ``model``

@@ -15,7 +15,7 @@ class ScriptedTrainer(Trainer):
     def __init__(self, data, script):
         super().__init__(data, batch_size=32, learning_rate=1e-2)
         self.script = list(script)
-        self.next_conversion = None
+        self.state = {"next_conversion": None}  # shared with the copy of the trainer the tuner keeps
 
     def fit(self, model, epochs, **kwargs):
         history = super().fit(model, epochs, **kwargs)
@@ -24,7 +24,7 @@ class ScriptedTrainer(Trainer):
             model.set_weights([np.full_like(w, np.inf) for w in model.get_weights()])
         elif action == "nan_loss":
             raise TrainingError("stage test: the training loss became nan at epoch 1, batch 1")
-        self.next_conversion = action if action in ("convert_fails", "over_budget") else None
+        self.state["next_conversion"] = action if action in ("convert_fails", "over_budget") else None
         return history
 
 
@@ -33,8 +33,8 @@ def scripted_convert(monkeypatch):
     real = export.convert
 
     def convert(model, *args, **kwargs):
-        trainer = scripted_convert.trainer
-        action, trainer.next_conversion = trainer.next_conversion, None
+        state = scripted_convert.trainer.state
+        action, state["next_conversion"] = state["next_conversion"], None
         if action == "convert_fails":
             raise ConversionError("TFLite conversion failed: scale out of expressed type range")
         out = real(model, *args, **kwargs)

@@ -149,6 +149,8 @@ class Distill(Stage):
         best = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=10 ** 9,
                                              restore_best_weights=True) if self.restore_best else None
         callbacks += [c for c in (limit, best) if c is not None]
+        if hasattr(trainer, "progress_callbacks"):
+            callbacks += trainer.progress_callbacks([limit] if limit else [])
         callbacks = with_nan_guard(callbacks, getattr(trainer, "stage", self.name), lr)
         distiller.fit(x, y, batch_size=fit_batch, epochs=epochs, validation_data=(data["x_val"], data["y_val"]),
                       verbose=trainer.verbose, callbacks=callbacks)

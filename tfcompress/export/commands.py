@@ -15,9 +15,11 @@ from tfcompress.errors import DataError
 _FORMATS = ("int8", "int8_float_io", "float16", "dynamic", "float")
 
 
-def add_parsers(subparsers):
-    """Add the ``export``, ``evaluate`` and ``inspect`` subcommands to an ``argparse`` subparsers object."""
-    p = subparsers.add_parser("export", help="convert a saved Keras model to a verified .tflite file + model card")
+def add_parsers(subparsers, parents=()):
+    """Add the ``export``, ``evaluate`` and ``inspect`` subcommands to an ``argparse`` subparsers object
+    (``parents``: parsers of the options every command shares, e.g. ``--debug``)."""
+    parents = list(parents)
+    p = subparsers.add_parser("export", parents=parents, help="convert a saved Keras model to a verified .tflite file + model card")
     p.add_argument("model", metavar="MODEL.keras", help="saved Keras model (.keras or .h5)")
     p.add_argument("--format", default="int8", choices=_FORMATS, help="TFLite format (default: int8)")
     p.add_argument("--data", metavar="DATA.npz", help="data: x_train calibrates int8, x_test (or x_val) is "
@@ -28,7 +30,7 @@ def add_parsers(subparsers):
     p.add_argument("--latency-runs", type=int, default=200, help="timed inferences, 0 to skip (default: 200)")
     p.set_defaults(func=run_export)
 
-    p = subparsers.add_parser("evaluate", help="accuracy and latency of a .tflite model on a data split")
+    p = subparsers.add_parser("evaluate", parents=parents, help="accuracy and latency of a .tflite model on a data split")
     p.add_argument("model", metavar="MODEL.tflite")
     p.add_argument("data", metavar="DATA.npz")
     p.add_argument("--split", default="test", help="split to evaluate: train, val or test (default: test)")
@@ -37,7 +39,7 @@ def add_parsers(subparsers):
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run_evaluate)
 
-    p = subparsers.add_parser("inspect", help="ops, tensor dtypes, sizes and quantization of a .tflite model")
+    p = subparsers.add_parser("inspect", parents=parents, help="ops, tensor dtypes, sizes and quantization of a .tflite model")
     p.add_argument("model", metavar="MODEL.tflite")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_inspect)

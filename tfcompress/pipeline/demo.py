@@ -67,7 +67,7 @@ def run_demo(output=None, quick=False, verbose=1, log=None, update_bundled=False
         output: output folder (teacher, data, recipe, report, stage folders); None for ``default_output()``.
             Defaults to None.
         quick: a much smaller teacher and recipe, for tests. Defaults to False.
-        verbose: 0 silent, 1 progress. Defaults to 1.
+        verbose: 0 silent, 1 progress lines, 2 also Keras's own output. Defaults to 1.
         log: function taking one line of progress. Defaults to printing when verbose.
         update_bundled: also replace ``tflite_models/digits_int8.tflite`` and its card in the current folder
             (a checkout of the repository), on purpose. Defaults to False.
@@ -109,7 +109,10 @@ def run_demo(output=None, quick=False, verbose=1, log=None, update_bundled=False
         teacher = build_cnn((8, 8, 1), 10, filters=spec["filters"], dense_units=spec["dense_units"], name="teacher")
         log(f"teacher: training a {teacher.count_params():,}-parameter CNN on the digits for {spec['epochs']} "
             "epochs")
-        Trainer(data, batch_size=32, learning_rate=3e-3, verbose=2 if verbose else 0).fit(teacher, spec["epochs"])
+        trainer = Trainer(data, batch_size=32, learning_rate=3e-3, verbose=2 if verbose >= 2 else 0,
+                          progress=log if verbose else None)
+        trainer.label = "teacher"
+        trainer.fit(teacher, spec["epochs"])
         save_model(teacher, teacher_path)
         log(f"teacher: validation accuracy {accuracy(teacher, data['x_val'], data['y_val']):.4f}, saved to "
             f"{teacher_path}")

@@ -109,7 +109,8 @@ class Pipeline:
         Args:
             data: the data dict or ``.npz`` path; defaults to the pipeline's ``data``.
             output_dir: the output folder; defaults to the pipeline's ``output``.
-            verbose: 0 silent, 1 progress lines and one line per epoch. Defaults to 1.
+            verbose: 0 silent, 1 tfcompress's progress lines (stage, epoch or trial, time left), 2 also Keras's
+                and KerasTuner's own output. Defaults to 1.
             unsafe_load: allow Lambda layers when loading model files. Defaults to False.
             log: function taking one line of progress; defaults to printing to stdout when verbose.
 
@@ -172,7 +173,7 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None):
 
     Args:
         path: the recipe file; relative paths inside it are relative to its folder.
-        verbose: 0 silent, 1 progress lines and one line per epoch. Defaults to 1.
+        verbose: 0 silent, 1 tfcompress's progress lines, 2 also Keras's and KerasTuner's output. Defaults to 1.
         unsafe_load: allow Lambda layers when loading model files. Defaults to False.
         log: function taking one line of progress. Defaults to printing when verbose.
 

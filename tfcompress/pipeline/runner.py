@@ -102,9 +102,10 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         keras.utils.set_random_seed(int(pipeline.seed) + i)
         trainer = Trainer(data, teacher=teacher,
                           batch_size=pipeline.batch_size, learning_rate=pipeline.learning_rate,
-                          distill_options=pipeline.distill, verbose=2 if verbose else 0, workdir=workdir,
-                          teacher_cache=teacher_cache)
+                          distill_options=pipeline.distill, verbose=2 if verbose >= 2 else 0, workdir=workdir,
+                          teacher_cache=teacher_cache, progress=log if verbose else None)
         trainer.stage = f"stage {i + 1} ({label})"
+        trainer.label = f"[{i + 1}/{n}] {label}"
         os.makedirs(workdir, exist_ok=True)
         if stage.name == "export":
             stage.stage_configs = [stage_entry(s) for s in stages[:i]]

@@ -8,6 +8,7 @@ returns a dict of metrics.  The oracle (random, Bayesian, Hyperband) decides
 what to try and keeps the resumable state on disk.
 """
 
+import copy
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from keras_tuner.engine import base_tuner
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError
 from tfcompress.fileio import atomic_path, atomic_write
+from tfcompress.progress import format_seconds
 from tfcompress.search.fit import fit_candidate
 from tfcompress.search.measure import measure_candidate
 from tfcompress.search.spaces import check_student
@@ -163,7 +165,10 @@ class StudentTuner(base_tuner.BaseTuner):
 
     def __init__(self, oracle, hypermodel, trainer, budget, epochs, reward=None, seed=0, directory=None,
                  project_name="student_search", overwrite=False):
-        self.trainer = trainer
+        # trials report one line each (on_trial_end), not one per epoch
+        self.progress, self.label = getattr(trainer, "progress", None), getattr(trainer, "label", "search")
+        self.trainer = copy.copy(trainer)
+        self.trainer.progress = None
         self.budget = budget
         self.epochs = int(epochs)
         self.reward = reward
@@ -171,6 +176,25 @@ class StudentTuner(base_tuner.BaseTuner):
         self.ran_trial_ids = []
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name,
                          overwrite=overwrite)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.progress is None:
+            return
+        record = self.read_record(trial.trial_id)
+        if "rejected" in record or "val_accuracy" not in record:
+            return
+        oracle = self.oracle
+        trained = sum(not is_rejected(self.project_dir, t) for t in oracle.trials.values())
+        durations = sorted(getattr(oracle, "trial_seconds", []))
+        left = durations[len(durations) // 2] * max(0, oracle.trained_trials - trained) if durations else 0.0
+        if getattr(oracle, "deadline", None) is not None:
+            left = min(left, max(0.0, oracle.deadline - time.time()))
+        family = record.get("values", {}).get("family") or self.hypermodel.name
+        self.progress(f"{self.label}: trial {trained}/{oracle.trained_trials} ({family}, {record.get('params', 0):,} "
+                      f"params, {record.get('int8_bytes', 0):,} B): int8 val accuracy {record['val_accuracy']:.4f}, "
+                      f"{format_seconds(record.get('train_seconds', 0))} training"
+                      + (f", ~{format_seconds(left)} left" if left >= 1 else ""))
 
     def save(self):
         """Save the oracle and ``tuner0.json`` atomically (a killed search must leave readable state)."""
