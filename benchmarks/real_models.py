@@ -136,8 +136,8 @@ def run_command(name, recipe, workdir, log):
     os.makedirs(folder)
     path = os.path.join(folder, "recipe.yaml")
     common.write_text(path, to_yaml(dict(recipe, output="out")))
-    exe = shutil.which("tfcompress")
-    cmd = ([exe] if exe else [sys.executable, "-m", "tfcompress.cli"]) + ["run", path, "--quiet"]
+    # the interpreter running this script, so that PYTHONPATH (e.g. a frozen copy of the code) holds for the command
+    cmd = [sys.executable, "-m", "tfcompress.cli", "run", path, "--quiet"]
     log(f"{name}: {' '.join(cmd)}")
     with common.Stopwatch() as sw:
         proc = subprocess.run(cmd, capture_output=True, text=True)
