@@ -79,6 +79,7 @@ _LAZY = {
     "ExportStage": "tfcompress.pipeline",
     # Keras 3 interop
     "to_tf_keras": "tfcompress.interop",
+    "to_keras3": "tfcompress.interop",
     "load_model": "tfcompress.interop",
     "ensure_tf_keras": "tfcompress.interop",
     # pipeline

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fault_helpers import check_tflite, final_like_files, run_until, stale_tmp_files, write_recipe
 
-KILL_POINTS = ("distill, after epoch 2 of stage 1", "prune, stage 2 (after stage 1 finished)",
+KILL_POINTS = ("distill, after its first epoch", "prune, stage 2 (after stage 1 finished)",
                "export, halfway through writing model.tflite", "search, after the first finished trial")
 
 STAGES = "  - distill: {epochs: 40}\n  - prune: {sparsity: 0.5, epochs: 20}\n  - export: {format: int8}\n"
@@ -56,7 +56,7 @@ def test_kill_during_distill_prune_and_export_then_resume(files, tmp_path):
     args = ["run", recipe]
 
     # 1. during distillation: no stage finished, nothing saved under a final name but the teacher's numbers
-    code, lines, killed = run_until(args, tmp_path, kill_when=lambda line: line.startswith("Epoch 3/"))
+    code, lines, killed = run_until(args, tmp_path, kill_when=lambda line: "[1/3] distill: epoch " in line)
     assert killed and code == -9, lines[-5:]
     assert not (out / "state" / "stage_1.keras").exists() and not (out / "model.tflite").exists()
     _no_half_outputs(out, {"state/state.json"})
@@ -82,7 +82,7 @@ def test_kill_during_distill_prune_and_export_then_resume(files, tmp_path):
     code, lines, killed = run_until(args, tmp_path)
     assert code == 0, (tmp_path / "stderr_3.txt").read_text()[-2000:] + "\n".join(lines[-10:])
     skipped = [line for line in lines if "finished in an earlier run, skipped" in line]
-    assert len(skipped) == 2 and not any("Epoch " in line for line in lines), lines
+    assert len(skipped) == 2 and not any(": epoch " in line for line in lines), lines
     report = json.loads((out / "report.json").read_text())
     assert report["resumed_stages"] == 2
     assert stale_tmp_files(out) == []  # the killed run's temporary file was cleaned up
@@ -97,7 +97,7 @@ def test_kill_during_search_keeps_finished_trials(files, tmp_path):
     recipe = write_recipe(tmp_path, str(files / "teacher.keras"), str(files / "data.npz"), stages=stages, extra="")
     out = tmp_path / "out"
 
-    code, lines, killed = run_until(["run", recipe], tmp_path, kill_when=lambda line: "Trial 2 Complete" in line)
+    code, lines, killed = run_until(["run", recipe], tmp_path, kill_when=lambda line: "search: trial 2/" in line)
     assert killed, lines[-10:]
     finished = _completed_trials(out)
     assert len(finished) >= 1

@@ -19,8 +19,11 @@ from tfcompress.pipeline.measure import ratios
 
 
 def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, search_stage=None,
-                 resumed_stages=0):
-    """Build the report, write ``report.json``, ``report.md`` and plots into ``output_dir``; return it."""
+                 resumed_stages=0, keras3=None):
+    """Build the report, write ``report.json``, ``report.md`` and plots into ``output_dir``; return it.
+
+    ``keras3`` is what ``write_keras3_student`` returned (the Keras 3 copy of the float student), or None.
+    """
     final = rows[-1]["after"] if rows else teacher["int8"]
     for row in rows:
         row["ratios_vs_before"] = ratios(row["before"], row["after"])
@@ -58,6 +61,10 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
         "versions": versions(),
         "files": {"model": "model.tflite", "card": "model.json", "plots": []},
     }
+    if keras3 is not None:
+        report["keras3_student"] = keras3
+        if keras3.get("file"):
+            report["files"]["keras3_student"] = keras3["file"]
     plots = []
     if rows:
         plot_accuracy_vs_size(teacher, rows, os.path.join(output_dir, "accuracy_vs_size.png"))
@@ -224,6 +231,12 @@ def markdown(report):
         guard = (r.get("report") or {}).get("guard") or {}
         if guard.get("reason"):
             lines += [f"**Stage {r['index']} ({_stage_name(r)}):** {guard['reason']}.", ""]
+    k3 = report.get("keras3_student")
+    if k3 and k3.get("file"):
+        lines += [f"**Keras 3 student:** `{k3['file']}` (float, the model after stage {k3['stage']}): accuracy "
+                  f"{k3['accuracy']:.2%} on the {k3['split']} split (tf_keras: {k3['tf_keras_accuracy']:.2%}).", ""]
+    elif k3:
+        lines += [f"**Keras 3 student:** not written: {k3['error']}", ""]
     lines.append(f"Every number is measured on a converted `.tflite` file: accuracy on the {split} split, latency as "
                  f"the median of {meas['latency_runs']} runs in `{meas['interpreter']}` with "
                  f"{meas['num_threads']} thread on {meas['machine']} (default delegate). A speed-up below 1× "

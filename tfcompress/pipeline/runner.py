@@ -143,9 +143,14 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         for extra in ("model.json", "model.cc", "model.h"):  # the card, and the C array if one was written
             if os.path.exists(os.path.join(export_dir, extra)):
                 copy_file(os.path.join(export_dir, extra), os.path.join(output_dir, extra))
+    from tfcompress.pipeline.keras3_out import write_keras3_student
+
+    keras3 = write_keras3_student(state.finished, data, output_dir, load=load_model)
+    if keras3 and keras3.get("error"):
+        log(f"Keras 3 student: not written ({keras3['error']})")
     report = write_report(output_dir, config=config, teacher=teacher_metrics, rows=rows,
                           elapsed_s=round(time.perf_counter() - run_start, 2), latency_runs=runs,
-                          search_stage=search_stage, resumed_stages=skip)
+                          search_stage=search_stage, resumed_stages=skip, keras3=keras3)
     summary = report["summary"]
     log(f"done in {report['elapsed_s']:.0f} s: {_ratio(summary.get('compression_ratio'))} smaller, "
         f"speed-up {_ratio(summary.get('speedup_ratio'))}, accuracy drop "

@@ -1,0 +1,66 @@
+"""The run's float student handed back in Keras 3 (``student_keras3.keras``), for users whose code is Keras 3.
+
+The student is the model of the last finished stage that holds no TFMOT wrapper (a QAT model cannot be carried;
+the float model before it can). It is rebuilt with ``tfcompress.to_keras3`` (checked on validation inputs), scored
+on the same split as the report, and saved atomically. A model that cannot be carried is reported, not fatal.
+"""
+
+import os
+
+import numpy as np
+
+from tfcompress.errors import ModelError
+from tfcompress.pipeline.files import save_model
+
+FILENAME = "student_keras3.keras"
+
+
+def _accuracy(predict, x, y, batch=256):
+    hits = 0
+    for start in range(0, len(x), batch):
+        out = np.asarray(predict(x[start:start + batch]))
+        hits += int(np.sum(np.argmax(out, axis=-1) == np.asarray(y[start:start + batch]).reshape(-1)))
+    return hits / max(1, len(x))
+
+
+def last_float_entry(finished):
+    """The last finished stage entry whose saved model has no TFMOT wrapper (saved as ``.keras``), or None."""
+    for entry in reversed(finished):
+        if str(entry.get("model", "")).endswith(".keras"):
+            return entry
+    return None
+
+
+def write_keras3_student(finished, data, output_dir, load):
+    """Write the last float student as ``output_dir/student_keras3.keras``; return what the report lists.
+
+    Args:
+        finished: ``RunState.finished`` (stage entries with the saved ``model`` path).
+        data: the run's data dict.
+        output_dir: the run's output folder.
+        load: function loading a saved stage model as tf_keras.
+
+    Returns:
+        ``{"file", "stage", "split", "accuracy", "tf_keras_accuracy"}``, ``{"error": message}`` when the
+        model cannot be carried, or None when no stage left a float model.
+    """
+    entry = last_float_entry(finished)
+    if entry is None:
+        return None
+    model = load(entry["model"])
+    split = "test" if "x_test" in data else "val"
+    x, y = data[f"x_{split}"], data[f"y_{split}"]
+    from tfcompress.interop import to_keras3
+
+    try:
+        k3 = to_keras3(model, sample_inputs=np.asarray(data["x_val"][:8], dtype="float32"), atol=1e-4)
+    except ModelError as exc:
+        return {"stage": entry["index"] + 1, "error": str(exc)}
+    path = os.path.join(output_dir, FILENAME)
+    save_model(k3, path)
+    return {"file": FILENAME, "stage": entry["index"] + 1, "split": split,
+            "accuracy": _accuracy(lambda b: k3(b, training=False), x, y),
+            "tf_keras_accuracy": _accuracy(lambda b: model(b, training=False), x, y)}
+
+
+__all__ = ["write_keras3_student", "last_float_entry", "FILENAME"]
