@@ -19,7 +19,7 @@ EXPECTED = {
     "Budget", "SearchStage", "search_student", "pareto_front",
     "export_tflite", "verify_tflite", "evaluate_tflite", "predict_tflite", "measure_latency", "inspect_tflite",
     "write_c_array", "ExportStage",
-    "to_tf_keras", "to_keras3", "load_model", "ensure_tf_keras",
+    "to_tf_keras", "to_keras3", "load_teacher", "load_model", "ensure_tf_keras",
     "Pipeline", "run_recipe",
 }
 

@@ -80,6 +80,7 @@ _LAZY = {
     # Keras 3 interop
     "to_tf_keras": "tfcompress.interop",
     "to_keras3": "tfcompress.interop",
+    "load_teacher": "tfcompress.interop",
     "load_model": "tfcompress.interop",
     "ensure_tf_keras": "tfcompress.interop",
     # pipeline

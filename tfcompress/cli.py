@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load]
+    tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load] [--custom-objects MODULE]
     tfcompress demo [--output DIR] [--quick] [--update-bundled] [--quiet] [--debug]
     tfcompress export|evaluate|inspect ...   (see tfcompress.export.commands)
 
@@ -40,6 +40,9 @@ def build_parser():
     run.add_argument("recipe", metavar="RECIPE.yaml", help="the recipe file")
     run.add_argument("--unsafe-load", action="store_true",
                      help="allow Lambda layers in model files (runs code stored in them; only for trusted files)")
+    run.add_argument("--custom-objects", metavar="MODULE", default=None,
+                     help="import MODULE (a dotted name or a .py file) for the custom Keras classes of the teacher "
+                     "(runs that module's code; only for your own code)")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", parents=[_common()], help="compress a digits CNN end to end (no downloads)",
@@ -61,8 +64,13 @@ def build_parser():
 def _cmd_run(args):
     from tfcompress.pipeline import run_recipe
 
+    custom = None
+    if args.custom_objects:
+        from tfcompress.interop.teacher import custom_objects_from_module
+
+        custom = custom_objects_from_module(args.custom_objects)
     run_recipe(args.recipe, verbose=_verbosity(args), unsafe_load=args.unsafe_load,
-               log=(lambda line: None) if args.quiet else None)
+               log=(lambda line: None) if args.quiet else None, custom_objects=custom)
     return 0
 
 

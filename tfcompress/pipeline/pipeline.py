@@ -103,7 +103,7 @@ class Pipeline:
         return f"Pipeline({[stage_entry(s) for s in self.stages]!r})"
 
     # -- running -----------------------------------------------------------------------------------
-    def run(self, data=None, output_dir=None, verbose=1, unsafe_load=False, log=None):
+    def run(self, data=None, output_dir=None, verbose=1, unsafe_load=False, log=None, custom_objects=None):
         """Run every stage (resuming a killed run of the same recipe) and write model, card and report.
 
         Args:
@@ -113,6 +113,9 @@ class Pipeline:
                 and KerasTuner's own output. Defaults to 1.
             unsafe_load: allow Lambda layers when loading model files. Defaults to False.
             log: function taking one line of progress; defaults to printing to stdout when verbose.
+            custom_objects: the Keras classes of your code by name, for a Keras 3 teacher file with custom
+                layers (such a teacher runs as a black box, see ``tfcompress.interop.load_teacher``).
+                Defaults to None.
 
         Returns:
             The report dict (also written to ``<output>/report.json`` and ``report.md``).
@@ -126,7 +129,8 @@ class Pipeline:
                               "run() or to the Pipeline.")
         if log is None:
             log = _printer if verbose else (lambda line: None)
-        return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log)
+        return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log,
+                            custom_objects=custom_objects)
 
 
 def stage_entry(stage):
@@ -168,7 +172,7 @@ def _printer(line):
 __all__ = ["Pipeline", "stage_entry", "run_recipe"]
 
 
-def run_recipe(path, verbose=1, unsafe_load=False, log=None):
+def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None):
     """Read, validate and run a YAML recipe file (what ``tfcompress run RECIPE.yaml`` does).
 
     Args:
@@ -176,6 +180,7 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None):
         verbose: 0 silent, 1 tfcompress's progress lines, 2 also Keras's and KerasTuner's output. Defaults to 1.
         unsafe_load: allow Lambda layers when loading model files. Defaults to False.
         log: function taking one line of progress. Defaults to printing when verbose.
+        custom_objects: Keras classes by name for custom layers of the teacher. Defaults to None.
 
     Returns:
         The report dict.
@@ -184,4 +189,4 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None):
 
     recipe = read_recipe(path)
     pipeline = Pipeline.from_config(recipe)
-    return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log)
+    return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log, custom_objects=custom_objects)

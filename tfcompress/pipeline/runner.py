@@ -15,7 +15,7 @@ from tfcompress.pipeline.recipe import DISTILL_STAGES
 from tfcompress.pipeline.state import fingerprint, RunState, load_model, recipe_hash
 
 
-def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print):
+def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print, custom_objects=None):
     """Run ``pipeline`` on ``data`` into ``output_dir``; return the report dict. See ``Pipeline.run``."""
     from tfcompress._keras import keras
     from tfcompress.data import check_dataset, load_npz
@@ -35,9 +35,13 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         raise ConfigError(f"stage {needs_train[0].name!r} trains on x_train/y_train, which the data lack; give "
                           "them, or use only stages that need no training data (distill: {data_free: true}, "
                           "quantize: {method: ptq}, export).")
-    teacher = _load(pipeline.teacher, "teacher", unsafe_load)
-    if teacher is None:
-        raise ConfigError("the pipeline has no teacher: give a trained tf_keras model or the path of a saved one.")
+    if pipeline.teacher is None:
+        raise ConfigError("the pipeline has no teacher: give a trained Keras model or the path of a saved one.")
+    from tfcompress.interop.blackbox import is_black_box
+    from tfcompress.interop.teacher import load_teacher
+
+    teacher = load_teacher(pipeline.teacher, safe_mode=not unsafe_load, custom_objects=custom_objects)
+    black_box = teacher.black_box if is_black_box(teacher) else None
     check_teacher(teacher)
     check_dataset(data, source="data", input_shape=tuple(teacher.input_shape[1:]),
                   num_classes=int(teacher.output_shape[-1]), require_train=False)
@@ -47,7 +51,10 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
 
     config = pipeline.get_config()
     identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name,
-                "inputs": fingerprint(teacher.get_weights(), [data[k] for k in sorted(data)])}
+                "inputs": fingerprint(teacher.get_weights(), [data[k] for k in sorted(data)]),
+                "black_box": black_box and black_box["digest"]}
+    if black_box is not None:
+        _check_black_box_stages(black_box, pipeline, log)
     state = RunState(output_dir, recipe_hash({**config, **identity}))
     skip = state.load()
     if state.restarted:
@@ -58,8 +65,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
 
     if state.teacher is None:
         log("measuring the teacher (float and int8 .tflite in the LiteRT interpreter)")
-        state.record_teacher({"float32": measure_model(teacher, data, "float", latency_runs=runs),
-                              "int8": measure_model(teacher, data, "int8", latency_runs=runs)})
+        state.record_teacher(_teacher_metrics(teacher, black_box, data, runs))
     teacher_metrics = state.teacher
     log(f"teacher: {_fmt(teacher_metrics['float32'])} (float32); {_fmt(teacher_metrics['int8'])} (int8)")
 
@@ -71,6 +77,8 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         if pipeline.student is not None:
             model = _student(pipeline.student, data, unsafe_load)
             before = measure_model(model, data, "int8", latency_runs=runs)
+        elif black_box is not None:  # only a search comes first (checked above): it reads the teacher's outputs
+            model, before = teacher, teacher_metrics["int8"]
         else:  # stages compress a copy of the teacher, and the teacher itself stays intact to guide them
             model = _copy(teacher)
             before = teacher_metrics["int8"]
@@ -189,6 +197,38 @@ def _load(model_or_path, what, unsafe):
         raise ModelError(f"{what} model {os.fspath(model_or_path)!r} does not exist. Give a saved tf_keras model "
                          "(.keras, .h5 or a SavedModel folder).")
     return load_model(os.fspath(model_or_path), unsafe=unsafe)
+
+
+def _teacher_metrics(teacher, black_box, data, runs):
+    """The teacher's float32 and int8 files measured; a ``.tflite`` teacher is measured as the file it is."""
+    if black_box is not None and black_box["kind"] == "tflite":
+        flat = black_box["flat"]
+        from tfcompress.export import inspect_tflite
+
+        fmt = "int8" if "int8" in str(inspect_tflite(flat)["inputs"][0]["dtype"]) else "float"
+        metrics = measure_file(flat, data, fmt=fmt, params=black_box["params"], latency_runs=runs)
+        return {"float32": metrics, "int8": metrics}
+    out = {"float32": measure_model(teacher, data, "float", latency_runs=runs),
+           "int8": measure_model(teacher, data, "int8", latency_runs=runs)}
+    if black_box is not None:
+        for metrics in out.values():
+            metrics["params"] = black_box["params"]
+    return out
+
+
+def _check_black_box_stages(black_box, pipeline, log):
+    """A black-box teacher gives outputs only: refuse stages that change or look inside it, before any work."""
+    what = f"the teacher {black_box['source']!r} runs as a black box ({black_box['kind']}: only its outputs are used)"
+    first = pipeline.stages[0].name if pipeline.stages else None
+    if pipeline.student is None and first not in (None, "search"):
+        raise ConfigError(f"{what}, so stage 1 ({first!r}) cannot change the teacher itself. Fix: add `student:` "
+                          "or put a `search` stage first; to prune or quantize the teacher, give it as a model "
+                          "tfcompress can rebuild (built-in Keras layers).")
+    for i, stage in enumerate(pipeline.stages):
+        if getattr(type(stage), "method", None) == "data_free":
+            raise ConfigError(f"{what}; stage {i + 1} (data-free distillation) needs the teacher's BatchNorm "
+                              "statistics. Fix: give training data and use distillation with data.")
+    log(f"{what}")
 
 
 def _copy(model):

@@ -7,6 +7,8 @@ tuner id contains "chief" serves the oracle and returns the result once every
 trial is done; the workers run trials and return None.
 """
 
+import contextlib
+import io
 import os
 import tempfile
 import time
@@ -125,9 +127,11 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         hypermodel.fit_width = not budget.is_unbounded
     if directory is None:
         directory = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-search-")
-    tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
-                         reward=reward, seed=seed, directory=directory, project_name=project_name,
-                         overwrite=overwrite)
+    # KerasTuner prints "Reloading Tuner from ..." when it resumes: tfcompress says it in its own lines
+    with contextlib.redirect_stdout(io.StringIO()) if not trainer.verbose else contextlib.nullcontext():
+        tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
+                             reward=reward, seed=seed, directory=directory, project_name=project_name,
+                             overwrite=overwrite)
     if max_seconds:
         tuner.oracle.deadline = time.time() + float(max_seconds) - (time.perf_counter() - start)
     if not budget.is_unbounded:
