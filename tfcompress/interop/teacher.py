@@ -16,7 +16,7 @@ import re
 import sys
 
 from tfcompress.errors import ConfigError, ModelError
-from tfcompress.interop import blackbox  # noqa: I001 (a submodule, not the package API)
+from tfcompress.interop import blackbox
 from tfcompress.interop.convert import _keras3_kind, is_tf_keras_model, to_tf_keras
 from tfcompress.interop.load import _keras_archive_version, load_model
 
