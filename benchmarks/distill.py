@@ -11,6 +11,11 @@ three ways with the same epochs, batch size, optimizer (Adam) and per-step cosin
 Test accuracy is reported as mean ± standard deviation over seeds, with the mean paired gain over scratch.
 ``--grid`` runs the search that chose the defaults, on the VALIDATION split only (``distill.grid.*``).
 
+``--user-settings`` (``distill.user.*``): a reader of the keras.io example keeps their own optimizer. Per task and
+seed, the student trained alone with ``Adam(1e-3)`` at a constant rate, 15 epochs, batch 64; ``Distiller`` at its
+defaults compiled with the same ``Adam(1e-3)`` (used as given); and ``Distiller`` at the settings the README
+recommends (``compile()`` without an optimizer: Adam 1e-2 with per-step cosine decay), same epochs and batch.
+
 Timing (digits, the training set tiled to a few thousand samples so that an epoch is long enough to time):
 epochs of the student alone, of the ``Distiller`` without the teacher cache, of the ``Distiller`` with it, and
 one teacher inference pass; the variants run interleaved, one epoch each per round, medians over rounds.
@@ -20,6 +25,7 @@ Usage:
     python benchmarks/distill.py --quick    # one-minute smoke run
     python benchmarks/distill.py --seeds 5
     python benchmarks/distill.py --grid     # the validation grid behind the defaults
+    python benchmarks/distill.py --user-settings --seeds 3   # the user's Adam(1e-3) against the student alone
 """
 
 import argparse
@@ -166,6 +172,66 @@ def grid_benchmark(tasks, seeds, epochs, lrs, temperatures, alphas, losses, feat
     return out
 
 
+# ---------------------------------------------------------------------------------------------- user settings
+USER = {"lr": 1e-3, "epochs": 15}
+USER_METHODS = {"scratch": "student alone, Adam(1e-3) constant",
+                "distill_user": "Distiller defaults, compile(optimizer=Adam(1e-3))",
+                "distill_recommended": "Distiller defaults, compile() (Adam 1e-2, cosine decay)"}
+
+
+def train_user(task, data, teacher, method, seed, epochs):
+    """One student trained the way a user would (``method`` of ``USER_METHODS``); val and test accuracy."""
+    keras.utils.set_random_seed(seed)
+    student = TASKS[task]["student"]()
+    if method == "scratch":
+        student.compile(optimizer=keras.optimizers.Adam(USER["lr"]),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        trainee = student
+    else:
+        trainee = Distiller(student=student, teacher=teacher)
+        trainee.compile(optimizer=keras.optimizers.Adam(USER["lr"]) if method == "distill_user" else None)
+    trainee.fit(data["x_train"], data["y_train"], batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    return {"val": accuracy(student, data["x_val"], data["y_val"]),
+            "test": accuracy(student, data["x_test"], data["y_test"])}
+
+
+def user_benchmark(tasks, seeds, epochs):
+    out = {"seeds": list(seeds), "epochs": epochs, "batch_size": BATCH_SIZE, "tasks": {}}
+    for task in tasks:
+        data = TASKS[task]["data"]()
+        teacher = train_teacher(task, data)
+        runs = {m: [train_user(task, data, teacher, m, s, epochs) for s in seeds] for m in USER_METHODS}
+        res = {"teacher_test": accuracy(teacher, data["x_test"], data["y_test"]), "models": TASKS[task]["models"],
+               "test_samples": len(data["y_test"]), "methods": {}}
+        for m, r in runs.items():
+            gain = [a["test"] - b["test"] for a, b in zip(r, runs["scratch"])]
+            res["methods"][m] = {"test": common.summarize([x["test"] for x in r]), "runs": r,
+                                 "gain_vs_scratch": common.summarize(gain), "wins": sum(g > 0 for g in gain)}
+            print(f"[{task}] {m}: test {np.mean([x['test'] for x in r]):.4f}", flush=True)
+        out["tasks"][task] = res
+        keras.backend.clear_session()
+    return out
+
+
+def user_markdown(result):
+    lines = ["# Distillation at the user's settings\n",
+             f"Test accuracy (%), mean ± std over seeds {result['seeds']}; {result['epochs']} epochs, batch "
+             f"{result['batch_size']}; the same initial student weights per seed. Gain = paired difference to the "
+             "student trained alone.\n"]
+    rows = []
+    for task, res in result["tasks"].items():
+        for m, r in res["methods"].items():
+            g = r["gain_vs_scratch"]
+            rows.append([task, USER_METHODS[m], common.fmt_mean_std(r["test"], 100, 2),
+                         "" if m == "scratch" else f"{g['mean'] * 100:+.2f} ({r['wins']}/{g['n']} seeds won)",
+                         f"{res['teacher_test'] * 100:.2f}"])
+    lines.append(common.markdown_table(["task", "student", "test acc", "gain vs alone (pt)", "teacher test acc"],
+                                       rows))
+    lines += [""] + [f"- {task}: {res['models']}; one test sample = {100 / res['test_samples']:.2f} pt."
+                     for task, res in result["tasks"].items()]
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------------------------------- timing
 def timing_benchmark(rounds, min_samples):
     data = TASKS["digits"]["data"]()
@@ -293,6 +359,8 @@ def main(argv=None):
     p.add_argument("--alphas", default="0,0.1,0.5", help="--grid: alphas. Defaults to 0,0.1,0.5.")
     p.add_argument("--losses", default="kl,standardized_kl,dkd", help="--grid: losses. Defaults to all three.")
     p.add_argument("--feature-weights", default="", help="--grid: feature-KD weights to try. Defaults to none.")
+    p.add_argument("--user-settings", action="store_true",
+                   help="the user's Adam(1e-3), 15 epochs: Distiller against the student alone (distill.user.*)")
     p.add_argument("--out", default=RESULTS, help="output folder. Defaults to benchmarks/results.")
     args = p.parse_args(argv)
     seeds = range(1 if args.quick else args.seeds)
@@ -301,6 +369,15 @@ def main(argv=None):
     if args.quick:
         for t in TASKS.values():
             t["teacher_epochs"] = 3
+    if args.user_settings:
+        result = user_benchmark(tasks, list(seeds), args.epochs or (2 if args.quick else USER["epochs"]))
+        result["environment"] = common.environment()
+        name = "distill.user.quick" if args.quick else "distill.user"
+        common.write_json(os.path.join(args.out, f"{name}.json"), result)
+        text = user_markdown(result)
+        common.write_text(os.path.join(args.out, f"{name}.md"), text)
+        print(text)
+        return
     if args.grid:
         floats = lambda text: [float(v) for v in text.split(",") if v]  # noqa: E731
         grid = grid_benchmark(tasks, [100 + s for s in seeds], epochs, floats(args.lrs), floats(args.temperatures),
