@@ -67,3 +67,63 @@ def test_tfmot_registered_weights():
 def test_missing_access_raises_compat_error_naming_library_and_attribute():
     with pytest.raises(_compat.CompatError, match=r"tf_keras .* has no Functional._nodes_by_depth"):
         _compat.nodes_by_depth(object())
+
+
+def test_build_input_shape():
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    sub = Sub()
+    assert _compat.build_input_shape(sub) is None
+    sub.build((None, 3))
+    assert tuple(_compat.build_input_shape(sub)) == (None, 3)
+
+
+def test_tensor_usage_count(model):
+    usage = _compat.tensor_usage_count(model)
+    assert usage[str(id(model.inputs[0]))] == 1 and usage[str(id(model.outputs[0]))] == 1
+
+
+def test_nested_outputs():
+    inputs = keras.Input((3,))
+    a, b = L.Dense(1, name="a")(inputs), L.Dense(2, name="b")(inputs)
+    nested = _compat.nested_outputs(keras.Model(inputs, {"first": a, "second": b}))
+    assert sorted(nested) == ["first", "second"] and nested["first"] is a
+
+
+def test_is_keras3_class():
+    keras3 = pytest.importorskip("keras")
+    model = keras3.Sequential([keras3.Input((2,)), keras3.layers.Dense(1)])
+    assert _compat.is_keras3_class(type(model), "models") and _compat.is_keras3_class(keras3.layers.Dense)
+    assert not _compat.is_keras3_class(keras3.layers.Dense, "models") and not _compat.is_keras3_class(L.Dense)
+
+
+def _tflite(model):
+    from tfcompress.export import convert
+
+    return convert(model, "float")
+
+
+def test_converter_error():
+    error = _compat.converter_error()
+    assert issubclass(error, Exception) and error.__name__ == "ConverterError"
+
+
+def test_interpreter_ops(model):
+    from tfcompress.export.runtime import make_interpreter
+
+    interpreter = make_interpreter(_tflite(model), delegates=False)
+    ops = _compat.interpreter_ops(interpreter)
+    assert [op["op_name"] for op in ops].count("FULLY_CONNECTED") == 2 and all("outputs" in op for op in ops)
+
+
+def test_tflite_schema(model):
+    schema = _compat.tflite_schema()
+    flat = _tflite(model)
+    graph = schema.Model.GetRootAs(flat, 0).Subgraphs(0)
+    assert graph.OperatorsLength() >= 2 and graph.InputsLength() == 1

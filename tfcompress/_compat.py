@@ -45,6 +45,34 @@ def keras_history(tensor):
         raise _missing("tf_keras", "KerasTensor._keras_history", exc) from None
 
 
+def build_input_shape(model):
+    """tf_keras ``Model._build_input_shape``: the shape a subclassed model was built with, or None."""
+    return getattr(model, "_build_input_shape", None)
+
+
+def tensor_usage_count(model):
+    """tf_keras ``Functional._tensor_usage_count``: how many nodes consume each tensor, keyed by ``str(id(t))``."""
+    try:
+        return model._tensor_usage_count
+    except AttributeError as exc:
+        raise _missing("tf_keras", "Functional._tensor_usage_count", exc) from None
+
+
+def nested_outputs(model):
+    """tf_keras ``Functional._nested_outputs``: the model's outputs in the structure it returns them."""
+    try:
+        return model._nested_outputs
+    except AttributeError as exc:
+        raise _missing("tf_keras", "Functional._nested_outputs", exc) from None
+
+
+def is_keras3_class(klass, subpackage=None):
+    """Whether class ``klass`` is defined in Keras 3's private ``keras.src`` package (in its ``subpackage``, e.g.
+    ``"models"``, when given): Keras 3's public names re-export classes defined there."""
+    prefix = "keras.src." + (f"{subpackage}." if subpackage else "")
+    return klass.__module__.startswith(prefix)
+
+
 def graph_nodes(model):
     """The non-input nodes of a functional tf_keras model in execution order (deepest first)."""
     nodes = []
@@ -82,6 +110,36 @@ def tf_op_symbol(layer):
         raise _missing("tf_keras", "TFOpLambda.symbol", exc) from None
 
 
+# ---------------------------------------------------------------- TFLite converter and LiteRT
+def converter_error():
+    """The TFLite converter's ``ConverterError`` class (raised for graphs it cannot convert); not exported."""
+    try:
+        from tensorflow.lite.python.convert_phase import ConverterError
+
+        return ConverterError
+    except ImportError as exc:
+        raise _missing("tensorflow", "tensorflow.lite.python.convert_phase.ConverterError", exc) from None
+
+
+def interpreter_ops(interpreter):
+    """LiteRT ``Interpreter._get_ops_details()``: one dict per op (``op_name``, ``inputs``, ``outputs``, ...)."""
+    try:
+        return interpreter._get_ops_details()
+    except AttributeError as exc:
+        raise _missing("ai_edge_litert", "Interpreter._get_ops_details", exc) from None
+
+
+def tflite_schema():
+    """LiteRT's generated flatbuffer schema module (``ai_edge_litert.schema_py_generated``), to read a file's
+    constant buffers."""
+    try:
+        from ai_edge_litert import schema_py_generated
+
+        return schema_py_generated
+    except ImportError as exc:
+        raise _missing("ai_edge_litert", "ai_edge_litert.schema_py_generated", exc) from None
+
+
 # ---------------------------------------------------------------- TFMOT
 def tfmot_prune_registry():
     """TFMOT's ``PruneRegistry`` (which layer types magnitude pruning supports); TFMOT does not export it."""
@@ -106,5 +164,7 @@ def tfmot_registered_weights(layer):
     return tuple(table[layer.__class__]) if layer.__class__ in table else None
 
 
-__all__ = ["CompatError", "is_graph_network", "nodes_by_depth", "keras_history", "graph_nodes",
+__all__ = ["CompatError", "is_graph_network", "nodes_by_depth", "keras_history", "graph_nodes", "build_input_shape",
+           "tensor_usage_count", "nested_outputs", "is_keras3_class", "converter_error", "interpreter_ops",
+           "tflite_schema",
            "tf_op_layer_types", "tf_op_symbol", "tfmot_prune_registry", "tfmot_registered_weights"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tfcompress._compat import build_input_shape
 from tfcompress._keras import keras, tf
 from tfcompress.data import check_labels
 from tfcompress.errors import ModelError, ShapeError
@@ -15,7 +16,7 @@ def require_built(model, role):
             hint = " It looks like a Keras 3 model: convert it with tfcompress.interop.to_tf_keras(model)."
         raise ModelError(f"the {role} must be a tf_keras Model (build it with tfcompress.keras), "
                          f"received {type(model).__module__}.{type(model).__name__}.{hint}")
-    if not model.built or not model.inputs and not getattr(model, "_build_input_shape", None):
+    if not model.built or not model.inputs and not build_input_shape(model):
         raise ModelError(f"the {role} {model.name!r} is not built: give it an Input layer or call "
                          f"{role}.build(input_shape) first.")
 
@@ -45,6 +46,8 @@ def output_kind(model):
     if isinstance(layer, keras.layers.Softmax):
         return "probabilities"
     act = getattr(layer, "activation", None)
+    while act is not None and not hasattr(act, "__name__") and hasattr(act, "activation"):
+        act = act.activation  # TFMOT's QuantizeAwareActivation wraps the layer's own activation
     if act is not None and getattr(act, "__name__", "") == "softmax":
         return "probabilities"
     return "logits"

@@ -11,6 +11,7 @@ DAFL terms (confidence, activation, class balance) and DeepInversion's
 BatchNorm-statistics term.
 """
 
+from tfcompress._compat import is_graph_network
 from tfcompress._keras import keras, tf
 from tfcompress.distill.checks import to_logits
 from tfcompress.errors import ConfigError, ModelError
@@ -139,7 +140,7 @@ class GeneratorObjective:
     """
 
     def __init__(self, teacher, feature_layer=None, batch_norm=True, teacher_kind="logits"):
-        if not getattr(teacher, "_is_graph_network", False):
+        if not is_graph_network(teacher):
             raise ModelError(f"data-free distillation taps the teacher's inner layers, so the teacher must be a "
                              f"functional or Sequential tf_keras model with an Input; {teacher.name!r} is a "
                              f"subclassed {type(teacher).__name__}.")

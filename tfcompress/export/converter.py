@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from tfcompress._compat import converter_error
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
 
@@ -170,7 +171,7 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
         if representative_data is not None:
             samples = _representative_inputs(model, representative_data, num_samples)
 
-    from tensorflow.lite.python.convert_phase import ConverterError
+    ConverterError = converter_error()
 
     errors = []
     # The concrete function first: from_keras_model (and from_concrete_functions given the model) export a

@@ -5,6 +5,7 @@ import gzip
 
 import numpy as np
 
+from tfcompress._compat import interpreter_ops, tflite_schema
 from tfcompress.errors import ConversionError
 from tfcompress.export.files import read_tflite
 from tfcompress.export.runtime import make_interpreter
@@ -28,7 +29,7 @@ def _io_detail(d):
 
 def _constant_tensors(data):
     """Indices of tensors in subgraph 0 that hold constant data (weights), read from the flatbuffer."""
-    from ai_edge_litert import schema_py_generated as schema
+    schema = tflite_schema()
 
     try:
         model = schema.Model.GetRootAs(data, 0)
@@ -81,7 +82,7 @@ def inspect_tflite(tflite):
     """
     data = read_tflite(tflite)
     interpreter = make_interpreter(data, delegates=False)
-    ops = interpreter._get_ops_details()
+    ops = interpreter_ops(interpreter)
     tensors = interpreter.get_tensor_details()
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     constant = _constant_tensors(data)

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from tfcompress._compat import interpreter_ops
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
 from tfcompress.export.files import read_tflite
 
@@ -173,7 +174,7 @@ def measure_latency(tflite, runs=200, warmup=20, num_threads=1, use_xnnpack=True
     interpreter.allocate_tensors()
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
-    delegated = any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+    delegated = any(op["op_name"] == "DELEGATE" for op in interpreter_ops(interpreter))
     for _ in range(warmup):
         interpreter.invoke()
     times = np.empty(runs)

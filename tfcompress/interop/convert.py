@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from tfcompress._compat import is_keras3_class
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ModelError
 
@@ -50,10 +51,7 @@ def is_tf_keras_model(obj):
 
 def _keras3_kind(obj):
     """"Sequential", "Functional" or "Model" for a Keras 3 model, None for anything else."""
-    kinds = {}
-    for klass in type(obj).__mro__:
-        if klass.__module__.startswith("keras.src.models."):
-            kinds[klass.__name__] = True
+    kinds = {klass.__name__ for klass in type(obj).__mro__ if is_keras3_class(klass, "models")}
     for kind in ("Sequential", "Functional", "Model"):
         if kind in kinds:
             return kind
@@ -149,7 +147,7 @@ def _convert_layer(layer):
     if _keras3_kind(layer) is not None:
         return _convert_model(layer)
     class_name = type(layer).__name__
-    if class_name not in SUPPORTED_LAYERS or not type(layer).__module__.startswith("keras.src."):
+    if class_name not in SUPPORTED_LAYERS or not is_keras3_class(type(layer)):
         raise ModelError(f"layer {layer.name!r} ({class_name}) cannot be converted to tf_keras; "
                          f"{_supported_message()}. Fix: replace the layer, or build the model with tf_keras.")
     cls, config = _translate_config(layer, class_name, layer.get_config())

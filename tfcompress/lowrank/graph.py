@@ -11,6 +11,8 @@ branches, merges, shared layers and multiple inputs/outputs all work.
 
 import numpy as np
 
+from tfcompress import _compat
+from tfcompress._compat import is_graph_network, keras_history
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ModelError
 
@@ -20,7 +22,7 @@ def check_functional(model):
     if not isinstance(model, keras.Model):
         raise ModelError(f"expected a tf_keras Model (build it with tfcompress.keras); received "
                          f"{type(model).__module__}.{type(model).__name__}.")
-    if not getattr(model, "_is_graph_network", False) or not hasattr(model, "_nodes_by_depth"):
+    if not is_graph_network(model):
         raise ModelError(f"model {model.name!r} has no functional graph (a subclassed model, or a Sequential "
                          "model that was never built). Low-rank factorization rebuilds the layer graph: "
                          "build the model with keras.Input (functional or Sequential API) and try again.")
@@ -29,10 +31,7 @@ def check_functional(model):
 def graph_nodes(model):
     """The model's non-input nodes in execution order (deepest first)."""
     check_functional(model)
-    nodes = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        nodes.extend(n for n in model._nodes_by_depth[depth] if not n.is_input)
-    return nodes
+    return _compat.graph_nodes(model)
 
 
 def node_input_tensors(node):
@@ -60,7 +59,7 @@ def rebuild(model, replacements):
     tensors = {}
     new_inputs = []
     for t in model.inputs:
-        layer = t._keras_history.layer
+        layer = keras_history(t).layer
         new = keras.Input(batch_shape=t.shape, dtype=t.dtype, name=layer.name, sparse=getattr(t, "sparse", False),
                           ragged=getattr(t, "ragged", False))
         tensors[id(t)] = new

@@ -9,6 +9,7 @@ import sys
 
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import registry
+from tfcompress.pipeline.registry import stage_entry
 from tfcompress.pipeline.recipe import DISTILL_STAGES, TOP_LEVEL_KEYS, validate_recipe
 from tfcompress.pipeline.guard import DEFAULT_TOLERANCE
 from tfcompress.stage import Stage, check_number
@@ -131,15 +132,6 @@ class Pipeline:
             log = _printer if verbose else (lambda line: None)
         return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log,
                             custom_objects=custom_objects)
-
-
-def stage_entry(stage):
-    """A stage as a one-key recipe entry ``{name: {method?, options...}}``."""
-    config = dict(stage.get_config())
-    method = getattr(type(stage), "method", None)
-    if method is not None and "method" not in config:
-        config = {"method": method, **config}
-    return {stage.name: config}
 
 
 def _as_stage(entry):

@@ -77,5 +77,14 @@ def stage_class(key, method=None):
     return get_stage_class(canonical_name(key) or key, method)
 
 
-__all__ = ["STAGE_MODULES", "load_stages", "stage_names", "stage_methods", "canonical_name", "stage_class",
-           "normalize_options", "METHOD_FLAGS"]
+def stage_entry(stage):
+    """A stage as a one-key recipe entry ``{name: {method?, options...}}``."""
+    config = dict(stage.get_config())
+    method = getattr(type(stage), "method", None)
+    if method is not None and "method" not in config:
+        config = {"method": method, **config}
+    return {stage.name: config}
+
+
+__all__ = ["stage_entry", "STAGE_MODULES", "load_stages", "stage_names", "stage_methods", "canonical_name",
+           "stage_class", "normalize_options", "METHOD_FLAGS"]

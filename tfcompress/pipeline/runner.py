@@ -19,7 +19,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     """Run ``pipeline`` on ``data`` into ``output_dir``; return the report dict. See ``Pipeline.run``."""
     from tfcompress._keras import keras
     from tfcompress.data import check_dataset, load_npz
-    from tfcompress.pipeline.pipeline import stage_entry
+    from tfcompress.pipeline.registry import stage_entry
     from tfcompress.pipeline.report import budget_line, write_report
     from tfcompress.train import Trainer
 

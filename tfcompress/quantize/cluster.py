@@ -6,6 +6,7 @@ be left alone; after fine-tuning, ``strip_clustering`` leaves a plain model whos
 kernels hold at most ``number_of_clusters`` distinct values each.
 """
 
+from tfcompress._compat import is_graph_network
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.quantize.flatten import flatten_model, has_nested_models
@@ -70,7 +71,7 @@ def cluster_model(model, number_of_clusters=16, init="kmeans++", skip_layers=Non
         raise ConfigError(f"sparsity-preserving clustering needs number_of_clusters >= 3 (one centroid is pinned "
                           f"at zero); received {number_of_clusters}.")
     init_enum = centroid_init(init)
-    if not isinstance(model, keras.Model) or not getattr(model, "_is_graph_network", False):
+    if not isinstance(model, keras.Model) or not is_graph_network(model):
         raise ModelError(f"cluster_model expects a functional or sequential tf_keras model; received "
                          f"{type(model).__name__}. Fix: build it with tfcompress.keras and keras.Input.")
     model = copy_model(model)

@@ -6,6 +6,8 @@ rebuilds such a model as one functional graph whose layers are copies of the
 leaf layers, with the same weights, so it computes the same outputs.
 """
 
+from tfcompress._compat import CompatError, is_graph_network, keras_history, nested_outputs, nodes_by_depth, \
+    tensor_usage_count
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ModelError
 
@@ -57,26 +59,29 @@ def _check_graph(model):
     if not isinstance(model, keras.Model):
         raise ModelError(f"flatten_model expects a tf_keras Model; received {type(model).__name__}. "
                          "Fix: build the model with tfcompress.keras.")
-    if not getattr(model, "_is_graph_network", False):
+    if not is_graph_network(model):
         raise ModelError(f"model {model.name!r} ({type(model).__name__}) is subclassed or not built, so its layer "
                          "graph is unknown and it cannot be flattened. Fix: build it as a functional or "
                          "sequential model with a known input shape (keras.Input).")
 
 
 def _input_name(tensor, index):
-    layer = getattr(tensor, "_keras_history", None)
-    return layer.layer.name if layer is not None else f"input_{index}"
+    try:
+        return keras_history(tensor).layer.name
+    except CompatError:
+        return f"input_{index}"
 
 
 def _inline(model, inputs, copies, used_names, prefix):
     """Call (copies of) the layers of ``model`` on ``inputs`` (a flat list); return its outputs."""
     _check_graph(model)
-    usage = model._tensor_usage_count
+    usage = tensor_usage_count(model)
     tensors = {}
     for ref, value in zip(model.inputs, inputs):
         tensors[str(id(ref))] = [value] * usage[str(id(ref))]
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
+    by_depth = nodes_by_depth(model)
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
             if node.is_input or any(t not in tensors for t in node.flat_input_ids):
                 continue
             args, kwargs = node.map_arguments(tensors)
@@ -94,7 +99,7 @@ def _inline(model, inputs, copies, used_names, prefix):
             for ref_id, value in zip(node.flat_output_ids, tf.nest.flatten(outputs)):
                 tensors[ref_id] = [value] * usage[ref_id]
     outputs = [tensors[str(id(ref))].pop() for ref in model.outputs]
-    return tf.nest.pack_sequence_as(model._nested_outputs, outputs)
+    return tf.nest.pack_sequence_as(nested_outputs(model), outputs)
 
 
 def _copy_of(layer, copies, used_names, prefix):

@@ -13,6 +13,7 @@ and layers TFMOT cannot quantize are found *before* any training and reported in
   its clustered values, and its zeros when it was also pruned).
 """
 
+from tfcompress._compat import is_graph_network
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.quantize.configs import extra_config, scope_objects
@@ -44,7 +45,7 @@ def _prepare(model, skip_layers, fuse=True):
     if not isinstance(model, keras.Model):
         raise ModelError(f"expected a tf_keras Model; received {type(model).__name__}. "
                          "Fix: build the model with tfcompress.keras.")
-    if not getattr(model, "_is_graph_network", False):
+    if not is_graph_network(model):
         raise ModelError(f"model {model.name!r} is subclassed or not built; TFMOT quantizes only functional or "
                          "sequential models. Fix: rebuild it functionally with keras.Input.")
     model = strip_training_wrappers(model)
