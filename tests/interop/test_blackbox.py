@@ -86,6 +86,12 @@ def test_a_tflite_teacher_gives_its_interpreter_outputs(digits, tmp_path):
     assert teacher.black_box["kind"] == "tflite" and teacher.output_shape == (None, 10)
     x = digits["x_test"][:50]
     np.testing.assert_allclose(teacher.predict(x, verbose=0), predict_tflite(str(path), x), atol=1e-6)
+    lines = []
+    student = build_cnn((8, 8, 1), 10, filters=(4,), dense_units=8, name="student")
+    report = Pipeline([{"distill": {"epochs": 2}}], teacher=str(path), student=student, latency_runs=0).run(
+        digits, str(tmp_path / "run"), log=lines.append)
+    assert any("(the .tflite file, int8)" in line for line in lines)  # measured as the file it is, not converted
+    assert report["teacher"]["int8"]["tflite_bytes"] == path.stat().st_size
 
 
 def test_a_saved_model_signature_teaches(digits, tmp_path):

@@ -67,7 +67,10 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         log("measuring the teacher (float and int8 .tflite in the LiteRT interpreter)")
         state.record_teacher(_teacher_metrics(teacher, black_box, data, runs))
     teacher_metrics = state.teacher
-    log(f"teacher: {_fmt(teacher_metrics['float32'])} (float32); {_fmt(teacher_metrics['int8'])} (int8)")
+    if black_box is not None and black_box["kind"] == "tflite":  # one file, measured as it is
+        log(f"teacher: {_fmt(teacher_metrics['int8'])} (the .tflite file, {teacher_metrics['int8']['format']})")
+    else:
+        log(f"teacher: {_fmt(teacher_metrics['float32'])} (float32); {_fmt(teacher_metrics['int8'])} (int8)")
 
     has_student = pipeline.student is not None or any(s.name == "search" for s in stages[:skip])
     if skip:
