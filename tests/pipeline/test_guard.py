@@ -22,13 +22,18 @@ def _m(val, nbytes=1000, gz=900):
 
 def test_judge_keeps_reverts_or_warns():
     guard = StageGuard(0.01)
-    assert guard.judge(_Fake(), _m(0.90), _m(0.895))["kept"] == "output"  # within the tolerance
+    assert guard.judge(_Fake(), _m(0.90), _m(0.90))["kept"] == "output"  # no worse
+    assert guard.judge(_Fake(), _m(0.90), _m(0.95))["kept"] == "output"
+    slightly = guard.judge(_Fake(), _m(0.90), _m(0.895))  # within the tolerance, but the file is no smaller
+    assert slightly["kept"] == "input" and "no smaller" in slightly["reason"]
     worse = guard.judge(_Fake(), _m(0.90), _m(0.85))
     assert worse["kept"] == "input" and "90.00% -> 85.00%" in worse["reason"] and not worse["warning"]
     shrink = type("Shrink", (), {"judged": True, "reduces_size": True})()
+    within = guard.judge(shrink, _m(0.90, 1000), _m(0.895, 500))
+    assert within["kept"] == "output" and not within["warning"] and within["reason"] is None
     kept = guard.judge(shrink, _m(0.90, 1000), _m(0.85, 500))
     assert kept["kept"] == "output" and kept["warning"] and "smaller (1,000 -> 500 B)" in kept["reason"]
-    assert guard.judge(shrink, _m(0.90, 1000, 900), _m(0.85, 990, 890))["kept"] == "input"  # nothing gained
+    assert guard.judge(shrink, _m(0.90, 1000, 900), _m(0.895, 990, 890))["kept"] == "input"  # nothing gained
     not_judged = type("Search", (), {"judged": False})()
     assert guard.judge(not_judged, _m(0.99), _m(0.10)) == {"judged": False, "kept": "output", "warning": False,
                                                            "reason": None}

@@ -4,12 +4,13 @@ After a stage, the runner measures the int8 ``.tflite`` file of its model (``pip
 includes its accuracy on the validation split (never the test split). ``StageGuard.judge`` compares it with the
 stage's input:
 
-* at most ``tolerance`` lower (or higher): the stage's model is kept;
-* lower by more, for a stage that exists to shrink the model (``Stage.reduces_size``: pruning, clustering,
-  factorization) whose file did get smaller: kept, since smaller is what was asked for, with a warning in the
-  log, the report and ``report.json``;
-* lower by more otherwise (distillation, QAT, fine-tuning, or a "compression" whose file did not shrink): the
-  stage's *input* is kept and the stage is reported as reverted.
+* a stage that does not make the file smaller (distillation, QAT, fine-tuning, or a "compression" whose file did
+  not shrink) and scores lower at all: the stage's *input* is kept, and the stage is reported as reverted. It
+  bought nothing for the accuracy it cost (a final distillation that lost one validation image was kept before,
+  and the run ended below the student the search had found);
+* a stage that exists to shrink the model (``Stage.reduces_size``: pruning, clustering, factorization) whose file
+  did get smaller: kept when at most ``tolerance`` lower; lower by more, kept too, since smaller is what was asked
+  for, with a warning in the log, the report and ``report.json``.
 
 Stages that replace the model by another one (``search``) or only convert it (``export``) are not judged
 (``Stage.judged = False``). The tolerance is at least one validation sample, so that a one-image change on a
@@ -26,8 +27,8 @@ class StageGuard:
     """Judges each stage's result against its input (see the module docstring).
 
     Args:
-        tolerance: largest drop of int8 validation accuracy accepted without action, as a fraction
-            (0.005 = half a point). Defaults to ``DEFAULT_TOLERANCE``.
+        tolerance: largest drop of int8 validation accuracy accepted without a warning from a stage that made the
+            file smaller, as a fraction (0.005 = half a point). Defaults to ``DEFAULT_TOLERANCE``.
         val_samples: size of the validation split (the tolerance is at least one sample). Defaults to None.
     """
 
@@ -49,15 +50,15 @@ class StageGuard:
         change = float(va) - float(vb)
         out = {"judged": True, "val_accuracy_before": float(vb), "val_accuracy_after": float(va),
                "change": change, "tolerance": self.tolerance, "kept": "output", "warning": False, "reason": None}
-        if change >= -self.tolerance:
+        shrank = getattr(stage, "reduces_size", False) and _smaller(before, after)
+        if change >= (-self.tolerance if shrank else 0.0):
             return out
-        drop = f"int8 validation accuracy fell {100 * vb:.2f}% -> {100 * va:.2f}% ({100 * change:+.2f} pt, " \
-               f"tolerance {100 * self.tolerance:.2f} pt)"
-        if getattr(stage, "reduces_size", False) and _smaller(before, after):
-            out.update(warning=True, reason=f"{drop}; kept, as the file is smaller "
-                                            f"({before['tflite_bytes']:,} -> {after['tflite_bytes']:,} B)")
+        drop = f"int8 validation accuracy fell {100 * vb:.2f}% -> {100 * va:.2f}% ({100 * change:+.2f} pt"
+        if shrank:
+            out.update(warning=True, reason=f"{drop}, tolerance {100 * self.tolerance:.2f} pt); kept, as the file is "
+                                            f"smaller ({before['tflite_bytes']:,} -> {after['tflite_bytes']:,} B)")
         else:
-            out.update(kept="input", reason=f"{drop}; the stage's input was kept")
+            out.update(kept="input", reason=f"{drop}) and the file is no smaller; the stage's input was kept")
         return out
 
 
