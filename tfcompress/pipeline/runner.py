@@ -231,6 +231,9 @@ def _check_black_box_stages(black_box, pipeline, log):
         if getattr(type(stage), "method", None) == "data_free":
             raise ConfigError(f"{what}; stage {i + 1} (data-free distillation) needs the teacher's BatchNorm "
                               "statistics. Fix: give training data and use distillation with data.")
+        if stage.name == "feature_distill":
+            raise ConfigError(f"{what}; stage {i + 1} (feature_distill) needs the teacher's inner layers. Fix: use "
+                              "`distill` (logits only), or give a teacher tfcompress can rebuild.")
     log(f"{what}")
 
 
