@@ -45,3 +45,13 @@ def test_last_float_entry_skips_wrapped_models():
     finished = [{"index": 0, "model": "s/stage_1.keras"}, {"index": 1, "model": "s/stage_2.h5"}]
     assert last_float_entry(finished)["index"] == 0
     assert last_float_entry(finished[1:]) is None
+
+
+def test_a_model_that_cannot_be_carried_is_reported_not_fatal(tmp_path):
+    from tfcompress.pipeline.keras3_out import write_keras3_student
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0, name="double")(keras.layers.Dense(3)(inputs)))
+    data = {"x_val": np.zeros((4, 4), "float32"), "y_val": np.zeros(4, "int32")}
+    out = write_keras3_student([{"index": 1, "model": "stage_2.keras"}], data, str(tmp_path), load=lambda p: model)
+    assert out["stage"] == 2 and "'double'" in out["error"] and not (tmp_path / "student_keras3.keras").exists()

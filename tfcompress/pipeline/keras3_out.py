@@ -2,7 +2,8 @@
 
 The student is the model of the last finished stage that holds no TFMOT wrapper (a QAT model cannot be carried;
 the float model before it can). It is rebuilt with ``tfcompress.to_keras3`` (checked on validation inputs), scored
-on the same split as the report, and saved atomically. A model that cannot be carried is reported, not fatal.
+on the same split as the report, and saved atomically. A model that cannot be carried is reported, not fatal:
+the .tflite file and its card are written before it.
 """
 
 import os
@@ -56,6 +57,9 @@ def write_keras3_student(finished, data, output_dir, load):
         k3 = to_keras3(model, sample_inputs=np.asarray(data["x_val"][:8], dtype="float32"), atol=1e-4)
     except ModelError as exc:
         return {"stage": entry["index"] + 1, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - an optional extra file must not fail a finished run
+        return {"stage": entry["index"] + 1, "error": f"Keras 3 could not rebuild the model ({type(exc).__name__}: "
+                                                      f"{str(exc).splitlines()[0] if str(exc) else ''})"}
     path = os.path.join(output_dir, FILENAME)
     save_model(k3, path)
     return {"file": FILENAME, "stage": entry["index"] + 1, "split": split,
