@@ -34,6 +34,8 @@ def test_judge_keeps_reverts_or_warns():
     kept = guard.judge(shrink, _m(0.90, 1000), _m(0.85, 500))
     assert kept["kept"] == "output" and kept["warning"] and "smaller (1,000 -> 500 B)" in kept["reason"]
     assert guard.judge(shrink, _m(0.90, 1000, 900), _m(0.895, 990, 890))["kept"] == "input"  # nothing gained
+    sparse = guard.judge(shrink, _m(0.90, 1000, 900), _m(0.85, 1000, 400))  # magnitude pruning: only gzip shrinks
+    assert sparse["kept"] == "output" and "gzipped file is smaller (900 -> 400 B)" in sparse["reason"]
     not_judged = type("Search", (), {"judged": False})()
     assert guard.judge(not_judged, _m(0.99), _m(0.10)) == {"judged": False, "kept": "output", "warning": False,
                                                            "reason": None}

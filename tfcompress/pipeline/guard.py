@@ -50,24 +50,27 @@ class StageGuard:
         change = float(va) - float(vb)
         out = {"judged": True, "val_accuracy_before": float(vb), "val_accuracy_after": float(va),
                "change": change, "tolerance": self.tolerance, "kept": "output", "warning": False, "reason": None}
-        shrank = getattr(stage, "reduces_size", False) and _smaller(before, after)
+        shrank = getattr(stage, "reduces_size", False) and _smaller(before, after) is not None
         if change >= (-self.tolerance if shrank else 0.0):
             return out
         drop = f"int8 validation accuracy fell {100 * vb:.2f}% -> {100 * va:.2f}% ({100 * change:+.2f} pt"
         if shrank:
-            out.update(warning=True, reason=f"{drop}, tolerance {100 * self.tolerance:.2f} pt); kept, as the file is "
-                                            f"smaller ({before['tflite_bytes']:,} -> {after['tflite_bytes']:,} B)")
+            key = _smaller(before, after)
+            what = "file" if key == "tflite_bytes" else "gzipped file"
+            out.update(warning=True, reason=f"{drop}, tolerance {100 * self.tolerance:.2f} pt); kept, as the {what} is "
+                                            f"smaller ({before[key]:,} -> {after[key]:,} B)")
         else:
             out.update(kept="input", reason=f"{drop}) and the file is no smaller; the stage's input was kept")
         return out
 
 
 def _smaller(before, after):
+    """The size key (``tflite_bytes``, else ``gzip_bytes``) that shrank by ``SHRINK`` or more, or None."""
     for key in ("tflite_bytes", "gzip_bytes"):
         b, a = before.get(key), after.get(key)
         if a is not None and b and a <= (1 - SHRINK) * b:
-            return True
-    return False
+            return key
+    return None
 
 
 __all__ = ["StageGuard", "DEFAULT_TOLERANCE"]

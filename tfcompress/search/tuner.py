@@ -186,8 +186,9 @@ class StudentTuner(base_tuner.BaseTuner):
             return
         oracle = self.oracle
         trained = sum(not is_rejected(self.project_dir, t) for t in oracle.trials.values())
-        durations = sorted(getattr(oracle, "trial_seconds", []))
-        left = durations[len(durations) // 2] * max(0, oracle.trained_trials - trained) if durations else 0.0
+        # a trained trial costs its own time and that of the draws rejected before it (each a short trial)
+        spent = sum(getattr(oracle, "trial_seconds", []))
+        left = spent / max(1, trained) * max(0, oracle.trained_trials - trained)
         if getattr(oracle, "deadline", None) is not None:
             left = min(left, max(0.0, oracle.deadline - time.time()))
         family = record.get("values", {}).get("family") or self.hypermodel.name
