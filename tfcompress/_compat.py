@@ -23,6 +23,14 @@ def _missing(library, what, exc=None):
                        f"in setup.cfg. Fix: install those versions (pip install -e .).")
 
 
+def _private(obj, attr, library, what):
+    """``getattr(obj, attr)``, or a ``CompatError`` naming ``library`` and ``what`` when the attribute is gone."""
+    try:
+        return getattr(obj, attr)
+    except AttributeError as exc:
+        raise _missing(library, what, exc) from None
+
+
 # ---------------------------------------------------------------- tf_keras functional graphs
 def is_graph_network(model):
     """Whether a tf_keras model has a functional graph (functional, or a built Sequential)."""
@@ -31,18 +39,12 @@ def is_graph_network(model):
 
 def nodes_by_depth(model):
     """tf_keras ``Functional._nodes_by_depth``: dict depth -> list of nodes (depth 0 = the output nodes)."""
-    try:
-        return model._nodes_by_depth
-    except AttributeError as exc:
-        raise _missing("tf_keras", "Functional._nodes_by_depth", exc) from None
+    return _private(model, "_nodes_by_depth", "tf_keras", "Functional._nodes_by_depth")
 
 
 def keras_history(tensor):
     """tf_keras ``KerasTensor._keras_history``: ``(layer, node_index, tensor_index)`` of a symbolic tensor."""
-    try:
-        return tensor._keras_history
-    except AttributeError as exc:
-        raise _missing("tf_keras", "KerasTensor._keras_history", exc) from None
+    return _private(tensor, "_keras_history", "tf_keras", "KerasTensor._keras_history")
 
 
 def build_input_shape(model):
@@ -52,18 +54,12 @@ def build_input_shape(model):
 
 def tensor_usage_count(model):
     """tf_keras ``Functional._tensor_usage_count``: how many nodes consume each tensor, keyed by ``str(id(t))``."""
-    try:
-        return model._tensor_usage_count
-    except AttributeError as exc:
-        raise _missing("tf_keras", "Functional._tensor_usage_count", exc) from None
+    return _private(model, "_tensor_usage_count", "tf_keras", "Functional._tensor_usage_count")
 
 
 def nested_outputs(model):
     """tf_keras ``Functional._nested_outputs``: the model's outputs in the structure it returns them."""
-    try:
-        return model._nested_outputs
-    except AttributeError as exc:
-        raise _missing("tf_keras", "Functional._nested_outputs", exc) from None
+    return _private(model, "_nested_outputs", "tf_keras", "Functional._nested_outputs")
 
 
 def is_keras3_class(klass, subpackage=None):
@@ -104,10 +100,7 @@ def tf_op_layer_types():
 
 def tf_op_symbol(layer):
     """The TensorFlow API name a ``TFOpLambda`` layer calls, e.g. ``"math.multiply"`` or ``"__operators__.add"``."""
-    try:
-        return layer.symbol
-    except AttributeError as exc:
-        raise _missing("tf_keras", "TFOpLambda.symbol", exc) from None
+    return _private(layer, "symbol", "tf_keras", "TFOpLambda.symbol")
 
 
 # ---------------------------------------------------------------- TFLite converter and LiteRT
@@ -123,10 +116,7 @@ def converter_error():
 
 def interpreter_ops(interpreter):
     """LiteRT ``Interpreter._get_ops_details()``: one dict per op (``op_name``, ``inputs``, ``outputs``, ...)."""
-    try:
-        return interpreter._get_ops_details()
-    except AttributeError as exc:
-        raise _missing("ai_edge_litert", "Interpreter._get_ops_details", exc) from None
+    return _private(interpreter, "_get_ops_details", "ai_edge_litert", "Interpreter._get_ops_details")()
 
 
 def tflite_schema():
@@ -157,10 +147,8 @@ def tfmot_registered_weights(layer):
     An empty tuple means the class is registered with nothing to prune (e.g. BatchNormalization).
     """
     registry = tfmot_prune_registry()
-    try:
-        table = registry._LAYERS_WEIGHTS_MAP
-    except AttributeError as exc:
-        raise _missing("tensorflow_model_optimization", "PruneRegistry._LAYERS_WEIGHTS_MAP", exc) from None
+    table = _private(registry, "_LAYERS_WEIGHTS_MAP", "tensorflow_model_optimization",
+                     "PruneRegistry._LAYERS_WEIGHTS_MAP")
     return tuple(table[layer.__class__]) if layer.__class__ in table else None
 
 
