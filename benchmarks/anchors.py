@@ -171,8 +171,8 @@ def measure(model, data, cfg, fmt="int8"):
 def train_teacher(data, cfg, workdir, log, task="digits"):
     """Train (or load the cached) teacher of ``task``; return ``(model, path, train_seconds)``."""
     from tfcompress import Trainer, keras
-    from tfcompress.pipeline.files import save_model
-    from tfcompress.pipeline.state import load_model
+    from tfcompress.fileio import save_model
+    from tfcompress.fileio import load_model
 
     spec = TASKS[task]
     path = os.path.join(workdir, f"teacher_{spec['prefix']}{spec['tag'](cfg)}.keras")
@@ -196,7 +196,7 @@ def row_tfmot(teacher_path, data, cfg, seed=0):
     """Row 2: TFMOT polynomial magnitude pruning to 80% + prune-preserving QAT on the teacher, int8 (the QAT model
     itself: no fallback to post-training quantization)."""
     from tfcompress import Trainer, keras
-    from tfcompress.pipeline.state import load_model
+    from tfcompress.fileio import load_model
     from tfcompress.prune import MagnitudePruning
     from tfcompress.quantize import PrunePreservingQAT
 
@@ -370,7 +370,7 @@ def plot(rows, path, title="digits"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tfcompress.pipeline.files import save_figure
+    from tfcompress.fileio import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     markers = "osD^vP"

@@ -1,11 +1,14 @@
-"""Atomic file output: a temporary file in the target's folder, then ``os.replace``.
+"""Files in and out, in one place: atomic writes (bytes, text, JSON, copies, models, figures) and model loading.
 
-A crash or a kill never leaves a half-written model, report or state file that
-looks valid: readers see either the old file or the whole new one.
+Every output is written to a temporary file in the target's folder, then moved over it with ``os.replace``: a
+crash or a kill never leaves a half-written model, report or state file that looks valid; readers see either the
+old file or the whole new one. ``load_model`` reads any Keras model file as ``tf_keras``.
 """
 
 import contextlib
+import json
 import os
+import shutil
 import tempfile
 
 
@@ -64,4 +67,72 @@ def atomic_write(path, data):
     return path
 
 
-__all__ = ["atomic_path", "atomic_write"]
+def write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically."""
+    atomic_write(path, data)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically (NumPy values as Python numbers and lists)."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
+
+
+def jsonable(obj):
+    """``obj`` as plain JSON data (what ``write_json`` would write, read back)."""
+    return json.loads(json.dumps(obj, default=json_default))
+
+
+def copy_file(src, dst):
+    """Copy ``src`` to ``dst`` atomically."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def save_model(model, path):
+    """``model.save(path)`` atomically (the suffix of ``path`` chooses the format, e.g. ``.keras``)."""
+    with atomic_path(path, suffix=os.path.splitext(path)[1]) as tmp:
+        model.save(tmp)
+
+
+def save_figure(fig, path):
+    """Save a matplotlib figure to ``path`` (PNG) atomically."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+
+
+def load_model(path, safe_mode=True):
+    """Load a saved Keras model (``.keras``, ``.h5`` or a SavedModel folder; tf_keras with TFMOT wrappers, or
+    Keras 3, converted) as an uncompiled ``tf_keras`` model: ``tfcompress.interop.load_model``.
+
+    Args:
+        path: the model file or folder.
+        safe_mode: refuse to run code stored in the file (``Lambda`` layers). Defaults to True.
+
+    Raises:
+        ModelError: the file is missing or cannot be read as a Keras model.
+    """
+    from tfcompress.interop import load_model as interop_load
+
+    return interop_load(path, safe_mode=safe_mode)
+
+
+def json_default(obj):
+    """``json.dumps`` fallback: NumPy scalars and arrays as Python values, sets and tuples as lists, else ``str``."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+__all__ = ["atomic_path", "atomic_write", "write_bytes", "write_text", "write_json", "jsonable", "copy_file",
+           "save_model", "save_figure", "load_model", "json_default"]

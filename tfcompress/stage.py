@@ -33,6 +33,13 @@ class Stage:
     #: whether the stage exists to make the file smaller (pruning, clustering, factorization): a drop of accuracy
     #: then costs a warning, not the stage's result, when the file did get smaller
     reduces_size = False
+    #: whether the stage trains a student with the teacher, so that a student must exist before it (distillation)
+    needs_student = False
+    #: whether the stage's result is a new student (a search), so that later stages have one
+    provides_student = False
+    #: what of the teacher beyond its outputs the stage reads (e.g. "inner layers"); None for nothing. A teacher
+    #: that runs as a black box (``tfcompress.interop.blackbox``) refuses such a stage
+    teacher_internals = None
 
     def get_config(self):
         params = inspect.signature(type(self).__init__).parameters
@@ -50,6 +57,19 @@ class Stage:
         """Compress ``model``; fine-tune with ``trainer`` (a ``tfcompress.Trainer``); return the new model."""
         raise NotImplementedError
 
+    # -- the run's protocol (``tfcompress.pipeline.runner``): hooks with defaults that fit most stages ----------
+    def measure(self, model, context, workdir):
+        """The stage's result as the run reports and judges it: by default ``model`` measured as an int8 file
+        (``context.measure``). ``workdir`` is the stage's work folder."""
+        return context.measure(model)
+
+    def restore(self, report):
+        """A resumed run: the stage finished in an earlier run and its saved ``report`` is taken back."""
+        self._report = report
+
+    def finish(self, context, workdir):
+        """Called once when every stage has run, in stage order (the export copies its files to the output)."""
+
     @property
     def report(self):
         """What the last ``apply`` did (JSON-able dict)."""
@@ -58,6 +78,21 @@ class Stage:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def first_without_student(stages, has_student=False):
+    """Index of the first stage (class or instance) that needs a student (``Stage.needs_student``) before any
+    exists, or None. A stage with ``provides_student`` (a search) gives one to the stages after it."""
+    for i, stage in enumerate(stages):
+        if stage.needs_student and not has_student:
+            return i
+        has_student = has_student or stage.provides_student
+    return None
+
+
+#: The end of the message for a stage that needs a student before any exists (recipe and ``Pipeline``).
+NO_STUDENT = ("needs a student to distil into, but none exists yet: add `student:` or a `search` stage before "
+              "distill.")
 
 
 # ---------------------------------------------------------------- option checks for stage constructors

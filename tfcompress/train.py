@@ -30,11 +30,14 @@ class Trainer:
             trainers of a run; None makes one for this trainer. Defaults to None.
         progress: function taking one line, for tfcompress's own per-epoch progress lines
             (``tfcompress.progress.EpochProgress``); None for none. Defaults to None.
+        context: the ``tfcompress.pipeline.context.RunContext`` of the pipeline run the stage is part of (its
+            provenance, measurement settings and caches), None outside a run. Defaults to None.
     """
 
     def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
-                 workdir=None, teacher_cache=None, progress=None):
-        check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
+                 workdir=None, teacher_cache=None, progress=None, context=None):
+        if context is None:  # a run checked its data once, before any stage (pipeline/start.py)
+            check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
         self.data = data
         self.teacher = teacher
         self.batch_size = batch_size
@@ -45,6 +48,7 @@ class Trainer:
         self.stage = "training"  # how errors name the training (the pipeline sets e.g. "stage 2 (prune)")
         self.label = "training"  # how progress lines name it (the pipeline sets e.g. "[2/4] prune")
         self.progress = progress
+        self.context = context
         if teacher is not None and (teacher_cache is None or teacher_cache.teacher is not teacher):
             from tfcompress.distill.cache import TeacherCache
 

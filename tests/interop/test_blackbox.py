@@ -125,7 +125,7 @@ def test_a_black_box_teacher_distils_a_student_and_refuses_stages_on_itself(cust
     with pytest.raises(ConfigError, match=r"black box.*stage 1 \('prune'\) cannot change the teacher"):
         Pipeline([{"prune": {"sparsity": 0.5}}], teacher=str(path), latency_runs=0).run(
             digits, str(tmp_path / "refused"), log=lines.append, custom_objects=objects)
-    with pytest.raises(ConfigError, match=r"feature_distill\) needs the teacher's inner layers"):
+    with pytest.raises(ConfigError, match=r"feature_distill\) needs the teacher.s inner layers"):
         Pipeline([{"feature_distill": {"epochs": 1}}], teacher=str(path), student=student, latency_runs=0).run(
             digits, str(tmp_path / "refused2"), log=lines.append, custom_objects=objects)
 

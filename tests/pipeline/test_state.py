@@ -28,7 +28,7 @@ def test_recipe_hash_ignores_output_only():
 
 
 def test_a_new_recipe_clears_the_old_stage_folders(tmp_path):
-    from tfcompress.pipeline.runner import _clear_stage_folders
+    from tfcompress.pipeline.start import clear_stage_folders
 
     for folder in ("stage_1_search", "stage_2_feature_distill", "state", "notes"):
         (tmp_path / folder).mkdir()
@@ -36,7 +36,7 @@ def test_a_new_recipe_clears_the_old_stage_folders(tmp_path):
     (tmp_path / "state" / "stage_1.keras").write_text("x")
     (tmp_path / "state" / "state.json").write_text("{}")
     (tmp_path / "stage_3.txt").write_text("mine")
-    _clear_stage_folders(str(tmp_path))
+    clear_stage_folders(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "stage_3.txt", "state"]
     assert [p.name for p in (tmp_path / "state").iterdir()] == ["state.json"]
 

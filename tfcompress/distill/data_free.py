@@ -271,6 +271,8 @@ class DataFreeDistill(Stage):
 
     name = "distill"
     needs_training_data = False
+    needs_student = True
+    teacher_internals = "BatchNorm statistics"
     method = "data_free"
 
     def __init__(self, epochs=20, steps_per_epoch=50, batch_size=128, learning_rate=1e-2,

@@ -86,6 +86,7 @@ class Distill(Stage):
     """
 
     name = "distill"
+    needs_student = True
 
     def __init__(self, epochs=30, temperature=defaults.TEMPERATURE, alpha=None, loss=defaults.LOSS,
                  learning_rate=None, batch_size=None, augment=None, mixup=0.0, alpha_when_ahead=defaults.ALPHA_WHEN_AHEAD,
@@ -174,6 +175,7 @@ class FeatureDistill(Distill):
     """
 
     name = "feature_distill"
+    teacher_internals = "inner layers"
 
     def __init__(self, epochs=30, layer_pairs=None, feature_weight=defaults.FEATURE_WEIGHT,
                  temperature=defaults.TEMPERATURE,

@@ -14,6 +14,7 @@ Latency is measured on this host's CPU with the LiteRT interpreter (XNNPACK by d
 """
 
 from tfcompress.export.c_array import write_c_array
+from tfcompress.export.cache import ConversionCache, conversion_cache
 from tfcompress.export.converter import FORMATS, convert
 from tfcompress.export.exporter import export_tflite
 from tfcompress.export.files import atomic_write, load_keras_model, read_tflite
@@ -24,6 +25,8 @@ from tfcompress.export.verify import verify_tflite
 __all__ = [
     "FORMATS",
     "convert",
+    "ConversionCache",
+    "conversion_cache",
     "export_tflite",
     "verify_tflite",
     "evaluate_tflite",

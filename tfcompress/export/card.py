@@ -2,25 +2,10 @@
 
 import datetime
 import hashlib
-import importlib.metadata
 import json
 
 from tfcompress.export.runtime import LATENCY_NOTE
-
-_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert")
-
-
-def versions():
-    """Versions of tfcompress and the libraries that shaped the file (None when a package is missing)."""
-    import tfcompress
-
-    out = {"tfcompress": getattr(tfcompress, "__version__", None)}
-    for name in _PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+from tfcompress.versions import versions
 
 
 def stage_records(stages):
@@ -30,7 +15,7 @@ def stage_records(stages):
         if hasattr(stage, "get_config"):
             record = {"name": getattr(stage, "name", type(stage).__name__),
                       "method": getattr(stage, "method", None), "config": stage.get_config()}
-            report = getattr(stage, "_report", None)
+            report = getattr(stage, "report", None)
             if report:
                 record["report"] = report
             records.append(record)

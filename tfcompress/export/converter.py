@@ -8,6 +8,7 @@ import numpy as np
 from tfcompress._compat import converter_error
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
+from tfcompress.export.cache import active_cache, fingerprint
 
 FORMATS = ("int8", "int8_float_io", "float16", "dynamic", "float")
 INTEGER_FORMATS = ("int8", "int8_float_io")
@@ -170,7 +171,18 @@ def convert(model, format="int8", representative_data=None, num_samples=300):
                               "Or choose format='dynamic' or 'float16', which need no data.")
         if representative_data is not None:
             samples = _representative_inputs(model, representative_data, num_samples)
+    cache = active_cache()
+    key = fingerprint(model, format, samples, qat=qat) if cache is not None else None
+    flat = cache.get(key) if key is not None else None
+    if flat is None:
+        flat = _convert(model, format, samples, qat)
+        if key is not None:
+            cache.put(key, flat)
+    return flat
 
+
+def _convert(model, format, samples, qat):  # noqa: A002 (the converter's word)
+    """The TFLite converter run on a checked model and its calibration samples (see ``convert``)."""
     ConverterError = converter_error()
 
     errors = []

@@ -15,7 +15,7 @@ checkout) is the bundled ``tflite_models/digits_int8.tflite`` (+ ``.json``) repl
 import os
 import time
 
-from tfcompress.pipeline.files import copy_file, save_model, write_text
+from tfcompress.fileio import copy_file, save_model, write_text
 from tfcompress.pipeline.defaults import default_stages
 from tfcompress.pipeline.recipe import to_yaml
 
@@ -86,7 +86,7 @@ def run_demo(output=None, quick=False, verbose=1, log=None, update_bundled=False
     from tfcompress.models import build_cnn
     from tfcompress.pipeline.measure import measure_model
     from tfcompress.pipeline.pipeline import run_recipe
-    from tfcompress.pipeline.state import load_model
+    from tfcompress.fileio import load_model
     from tfcompress.train import Trainer, accuracy
 
     if log is None:

@@ -8,13 +8,15 @@ It does not change the model. The file goes to the stage's work folder
 import os
 import tempfile
 
-import numpy as np
 
 from tfcompress.data import calibration_inputs
 from tfcompress.errors import ConfigError
 from tfcompress.export import FORMATS, export_tflite
-from tfcompress.pipeline.measure import eval_split
+from tfcompress.fileio import copy_file
+from tfcompress.pipeline.measure import eval_split, from_card, measure_file
 from tfcompress.stage import Stage, register_stage
+
+FILE = "model.tflite"
 
 
 @register_stage
@@ -42,24 +44,42 @@ class ExportStage(Stage):
         self.format = format
         self.c_array = c_array
         self.num_samples = num_samples
-        self.stage_configs = []  # set by the pipeline: the configs of the stages that made the model
-        self.latency_runs = 200  # set by the pipeline: timed runs for the card's latency
 
     def apply(self, model, trainer):
-        """Write ``model.tflite`` (+ card ``model.json``) into ``trainer.workdir``; return ``model`` unchanged."""
+        """Write ``model.tflite`` (+ card ``model.json``) into ``trainer.workdir``; return ``model`` unchanged.
+
+        In a pipeline run (``trainer.context``, a ``RunContext``) the card records the stages before this one,
+        with their reports, and the latency is timed with the run's ``latency_runs``.
+        """
+        context = getattr(trainer, "context", None)
         workdir = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-export-")
         os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, "model.tflite")
+        path = os.path.join(workdir, FILE)
         data = trainer.data
         split = eval_split(data)
         rep = calibration_inputs(data, self.num_samples)
         eval_data = (data[f"x_{split}"], data[f"y_{split}"])
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,
-                             stages=list(self.stage_configs), num_samples=self.num_samples,
-                             latency_runs=self.latency_runs, c_array=self.c_array)
+                             stages=list(context.records) if context is not None else [],
+                             num_samples=self.num_samples,
+                             latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array)
         self._report = {"paths": card.get("paths", {"tflite": path}), "format": self.format,
                         "tflite_bytes": os.path.getsize(path), "card": card}
         return model
+
+    def measure(self, model, context, workdir):
+        """The written file as measured by the export (its card), else measured again from the file."""
+        card = self.report.get("card") or {}
+        params = int(model.count_params())
+        return from_card(card, context.data, fmt=self.format, params=params) or \
+            measure_file(os.path.join(workdir, FILE), context.data, fmt=self.format, params=params,
+                         latency_runs=context.latency_runs)
+
+    def finish(self, context, workdir):
+        """Copy the file, its card and any C array to the run's output folder (the last export's copies stay)."""
+        for name in (FILE, "model.json", "model.cc", "model.h"):
+            if os.path.exists(os.path.join(workdir, name)):
+                copy_file(os.path.join(workdir, name), os.path.join(context.output_dir, name))
 
 
 __all__ = ["ExportStage"]

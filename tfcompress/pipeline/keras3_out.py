@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from tfcompress.errors import ModelError
-from tfcompress.pipeline.files import save_model
+from tfcompress.fileio import save_model
 
 FILENAME = "student_keras3.keras"
 

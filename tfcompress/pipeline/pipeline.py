@@ -10,9 +10,9 @@ import sys
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import registry
 from tfcompress.pipeline.registry import stage_entry
-from tfcompress.pipeline.recipe import DISTILL_STAGES, TOP_LEVEL_KEYS, validate_recipe
+from tfcompress.pipeline.recipe import TOP_LEVEL_KEYS, validate_recipe
 from tfcompress.pipeline.guard import DEFAULT_TOLERANCE
-from tfcompress.stage import Stage, check_number
+from tfcompress.stage import NO_STUDENT, Stage, check_number, first_without_student
 
 
 class Pipeline:
@@ -67,12 +67,9 @@ class Pipeline:
         self.latency_runs = latency_runs
         self.budget = budget
         self.tolerance = check_number("recipe", "tolerance", tolerance, low=0, high=1)
-        has_student = student is not None
-        for i, stage in enumerate(self.stages):
-            if stage.name in DISTILL_STAGES and not has_student:
-                raise ConfigError(f"stage {i} ({stage.name!r}) needs a student to distil into, but none exists "
-                                  "yet: add `student:` or a `search` stage before distill.")
-            has_student = has_student or stage.name == "search"
+        missing = first_without_student(self.stages, student is not None)
+        if missing is not None:
+            raise ConfigError(f"stage {missing + 1} ({self.stages[missing].name!r}) {NO_STUDENT}")
 
     # -- configuration ---------------------------------------------------------------------------
     def get_config(self):
@@ -94,11 +91,18 @@ class Pipeline:
         return config
 
     @classmethod
-    def from_config(cls, config):
-        """Build a pipeline from a recipe dict (validated first; paths are used as given)."""
-        validate_recipe(config, require_paths=False)
+    def from_config(cls, config, stages=None):
+        """Build a pipeline from a recipe dict (validated first; paths are used as given).
+
+        Args:
+            config: the recipe dict.
+            stages: the stages ``validate_recipe`` already built from ``config`` (``run_recipe`` passes them, so
+                a recipe file is parsed once and its stages built once); None validates ``config`` here.
+        """
+        if stages is None:
+            stages = [stage for _, stage, _ in validate_recipe(config, require_paths=False)]
         kwargs = {k: v for k, v in config.items() if k in TOP_LEVEL_KEYS and k != "stages"}
-        return cls(stages=list(config.get("stages") or []), **kwargs)
+        return cls(stages=list(stages), **kwargs)
 
     def __repr__(self):
         return f"Pipeline({[stage_entry(s) for s in self.stages]!r})"
@@ -177,8 +181,8 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None
     Returns:
         The report dict.
     """
-    from tfcompress.pipeline.recipe import read_recipe
+    from tfcompress.pipeline.recipe import read_recipe_stages
 
-    recipe = read_recipe(path)
-    pipeline = Pipeline.from_config(recipe)
+    recipe, stages = read_recipe_stages(path)
+    pipeline = Pipeline.from_config(recipe, stages=stages)
     return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log, custom_objects=custom_objects)

@@ -33,14 +33,13 @@ import yaml
 
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import registry
-from tfcompress.stage import stage_label
+from tfcompress.stage import NO_STUDENT, first_without_student, stage_label
 
 #: Top-level keys of a recipe.
 TOP_LEVEL_KEYS = ("teacher", "data", "output", "student", "stages", "seed", "batch_size", "learning_rate",
                   "distill", "latency_runs", "budget", "tolerance")
 PATH_KEYS = ("teacher", "data", "output")
 STUDENT_FAMILIES = ("cnn", "mlp", "mobilenet", "resnet")  # the builders of tfcompress.models.BUILDERS
-DISTILL_STAGES = ("distill", "feature_distill")
 
 
 def read_recipe(path):
@@ -49,17 +48,26 @@ def read_recipe(path):
     Raises:
         ConfigError: the file is missing or not valid YAML, or the recipe is invalid (see ``validate_recipe``).
     """
+    return read_recipe_stages(path)[0]
+
+
+def read_recipe_stages(path):
+    """Read and validate a recipe file once; return ``(recipe with absolute paths, its Stage objects)``."""
     if not os.path.isfile(path):
         raise ConfigError(f"recipe file {path!r} does not exist. Give the path of a YAML recipe "
                           "(run `tfcompress demo` to get an example recipe.yaml).")
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    recipe = parse_recipe(text, source=path)
-    return resolve_paths(recipe, os.path.dirname(os.path.abspath(path)))
+    recipe, stages = _parse(text, path, True)
+    return resolve_paths(recipe, os.path.dirname(os.path.abspath(path))), stages
 
 
 def parse_recipe(text, source="recipe", require_paths=True):
     """Parse YAML text and validate it; return the recipe dict (paths as written)."""
+    return _parse(text, source, require_paths)[0]
+
+
+def _parse(text, source, require_paths):
     try:
         recipe = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -69,8 +77,8 @@ def parse_recipe(text, source="recipe", require_paths=True):
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}:{where} is not valid YAML ({problem}). Recipes are plain YAML "
                           "mappings without tags.") from None
-    validate_recipe(recipe, lines=line_map(node), source=source, require_paths=require_paths)
-    return recipe
+    stages = validate_recipe(recipe, lines=line_map(node), source=source, require_paths=require_paths)
+    return recipe, [stage for _, stage, _ in stages]
 
 
 def line_map(node, path=()):
@@ -194,12 +202,11 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
             own = f"{stage_label(cls)}: "  # the stage's own prefix, said already by `label`
             message = message[len(own):] if message.startswith(own) else message
             raise ConfigError(f"{where('stages', i, key, getattr(exc, 'option', None))}{label}: {message}") from None
-        if name in DISTILL_STAGES and not has_student:
-            raise ConfigError(f"{where('stages', i, key)}stage {key!r} needs a student to distil into, but none "
-                              "exists yet: add `student:` or a `search` stage before distill.")
-        if name == "search":
-            has_student = True
         out.append((name, stage, kwargs))
+    missing = first_without_student([stage for _, stage, _ in out], has_student)
+    if missing is not None:
+        key = str(next(iter(stages[missing])))
+        raise ConfigError(f"{where('stages', missing, key)}stage {key!r} {NO_STUDENT}")
     return out
 
 
@@ -319,5 +326,5 @@ def _plain(value):
     return value
 
 
-__all__ = ["read_recipe", "parse_recipe", "validate_recipe", "line_map", "resolve_paths", "to_yaml",
+__all__ = ["read_recipe", "read_recipe_stages", "parse_recipe", "validate_recipe", "line_map", "resolve_paths", "to_yaml",
            "TOP_LEVEL_KEYS"]

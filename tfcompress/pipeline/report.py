@@ -14,15 +14,16 @@ from types import SimpleNamespace
 
 import yaml
 
-from tfcompress.pipeline.files import save_figure, write_json, write_text
+from tfcompress.fileio import save_figure, write_json, write_text
 from tfcompress.pipeline.measure import ratios
+from tfcompress.versions import versions
 
 
-def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, search_stage=None,
-                 resumed_stages=0, keras3=None):
+def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, resumed_stages=0, keras3=None):
     """Build the report, write ``report.json``, ``report.md`` and plots into ``output_dir``; return it.
 
-    ``keras3`` is what ``write_keras3_student`` returned (the Keras 3 copy of the float student), or None.
+    ``keras3`` is what ``write_keras3_student`` returned (the Keras 3 copy of the float student), or None. The
+    search plot is drawn from the last row whose report holds search trials.
     """
     final = rows[-1]["after"] if rows else teacher["int8"]
     for row in rows:
@@ -69,7 +70,8 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
     if rows:
         plot_accuracy_vs_size(teacher, rows, os.path.join(output_dir, "accuracy_vs_size.png"))
         plots.append("accuracy_vs_size.png")
-    if search_stage is not None and _plot_search(search_stage, os.path.join(output_dir, "search_pareto.png")):
+    searched = [r for r in rows if (r.get("report") or {}).get("trials")]
+    if searched and _plot_search(searched[-1], os.path.join(output_dir, "search_pareto.png")):
         plots.append("search_pareto.png")
     report["files"]["plots"] = plots
     write_json(os.path.join(output_dir, "report.json"), report)
@@ -112,24 +114,6 @@ def budget_line(budget):
     return ("met: " if budget["met"] else "NOT met: ") + "; ".join(parts)
 
 
-def versions():
-    """Versions of the tools that made the files."""
-    out = {"python": platform.python_version()}
-    for module, key in (("tfcompress", "tfcompress"), ("tensorflow", "tensorflow"), ("tf_keras", "tf_keras"),
-                        ("tensorflow_model_optimization", "tfmot")):
-        try:
-            out[key] = __import__(module).__version__
-        except Exception:  # noqa: BLE001 - a missing version is not an error
-            out[key] = None
-    try:
-        from importlib.metadata import version
-
-        out["ai_edge_litert"] = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001
-        out["ai_edge_litert"] = None
-    return out
-
-
 def plot_accuracy_vs_size(teacher, rows, path):
     """Accuracy against ``.tflite`` size: the teacher (float32, int8) and the model after each stage."""
     import matplotlib
@@ -162,18 +146,20 @@ def plot_accuracy_vs_size(teacher, rows, path):
     plt.close(fig)
 
 
-def _plot_search(stage, path):
-    """The search's Pareto plot via ``tfcompress.search.plot_pareto``; False if there is nothing to plot."""
+def _plot_search(row, path):
+    """The search's Pareto plot via ``tfcompress.search.plot_pareto`` from a search row's saved report (trials,
+    front) and its budget; False if there is nothing to plot."""
     try:
         from tfcompress.search import plot_pareto
+        from tfcompress.search.budget import Budget
     except ImportError:
         return False
-    result = getattr(stage, "result", None)
-    if result is None:  # a resumed run: the stage's saved report holds the trials and the front
-        saved = stage.report or {}
-        if not saved.get("trials"):
-            return False
-        result = SimpleNamespace(trials=saved["trials"], pareto=saved.get("pareto", []), budget=None)
+    saved = row.get("report") or {}
+    try:
+        budget = Budget.coerce((row.get("config") or {}).get("budget"))
+    except Exception:  # noqa: BLE001 - the plot's budget line is optional
+        budget = None
+    result = SimpleNamespace(trials=saved["trials"], pareto=saved.get("pareto", []), budget=budget)
     try:
         plot_pareto(result, path)
     except Exception:  # noqa: BLE001 - a plot must not fail a finished run
@@ -283,4 +269,4 @@ def _stage_name(row):
     return f"{row['stage']} ({row['method']})" if row.get("method") else row["stage"]
 
 
-__all__ = ["write_report", "markdown", "plot_accuracy_vs_size", "versions", "budget_check", "budget_line"]
+__all__ = ["write_report", "markdown", "plot_accuracy_vs_size", "budget_check", "budget_line"]

@@ -12,7 +12,7 @@ import json
 import os
 
 from tfcompress.errors import ModelError
-from tfcompress.pipeline.files import save_model, write_json
+from tfcompress.fileio import load_model, save_model, write_json
 
 STATE_VERSION = 1
 
@@ -109,24 +109,4 @@ def model_suffix(model):
     return ".keras"
 
 
-def load_model(path, unsafe=False):
-    """Load a saved model (.keras, .h5 or SavedModel folder) as tf_keras, QAT/pruning/clustering wrappers included.
-
-    Keras 3 files are converted (``tfcompress.interop.load_model``).
-
-    Args:
-        path: the model file or folder.
-        unsafe: allow deserialising ``Lambda`` layers (executes code stored in the file). Defaults to False.
-
-    Raises:
-        ModelError: the file is missing or cannot be read as a Keras model.
-    """
-    from tfcompress.interop import load_model as interop_load
-
-    if not os.path.exists(path):
-        raise ModelError(f"model {path!r} does not exist. Give a saved tf_keras model (.keras, .h5 or a "
-                         "SavedModel folder).")
-    return interop_load(path, safe_mode=not unsafe)
-
-
-__all__ = ["RunState", "load_model", "recipe_hash"]
+__all__ = ["RunState", "recipe_hash", "fingerprint"]

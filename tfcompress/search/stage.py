@@ -70,6 +70,7 @@ class SearchStage(Stage):
 
     name = "search"
     judged = False  # it replaces the model by a student
+    provides_student = True
 
     def __init__(self, family="auto", max_trials=8, epochs=4, oracle="random", budget=None, final_epochs=0,
                  reward=None, seed=0, directory=None, learning_rate=None, min_fill=None, max_seconds=None):
@@ -115,7 +116,6 @@ class SearchStage(Stage):
                                 epochs=self.epochs, oracle=self.oracle, budget=budget,
                                 final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,
                                 directory=self.directory, max_seconds=self.max_seconds)
-        self.result = result
         self._report = {k: v for k, v in result.to_dict().items()}
         self._report["trials_markdown"] = result.markdown()
         return result.best_model
