@@ -227,6 +227,13 @@ def measure_arena(tflite, start=None):
         prober.close()
 
 
+def check_margin(margin):
+    """Raise ConfigError unless ``margin`` is a number between 0 and 10 (a fraction: 0.10 adds 10%)."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 10:
+        raise ConfigError(f"tflm margin must be a fraction between 0 and 10 (0.10 adds 10%), received {margin!r}.")
+    return margin
+
+
 def with_margin(arena_bytes, margin=DEFAULT_MARGIN):
     """``arena_bytes`` plus ``margin`` (a fraction), rounded up to a multiple of 16 bytes."""
     return int(math.ceil(arena_bytes * (1.0 + margin) / ALIGNMENT) * ALIGNMENT)
@@ -307,8 +314,7 @@ def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None):
     from tfcompress.export.inspection import inspect_tflite
     from tfcompress.export.runtime import predict_tflite
 
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 10:
-        raise ConfigError(f"tflm margin must be a fraction between 0 and 10 (0.10 adds 10%), received {margin!r}.")
+    check_margin(margin)
     _runtime()
     began = time.perf_counter()
     data = read_tflite(tflite)
@@ -357,4 +363,4 @@ def format_tflm(result):
     return line
 
 
-__all__ = ["check_tflm", "measure_arena", "with_margin", "captured_fds", "format_tflm", "tflm_version"]
+__all__ = ["check_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm", "tflm_version"]
