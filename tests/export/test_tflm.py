@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfcompress._keras import tf
+from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export import check_tflm, export_tflite
 from tfcompress.export.tflm import ALIGNMENT, captured_fds, format_tflm, with_margin
@@ -130,3 +130,23 @@ def test_bad_options(int8_bytes, trained_cnn, tmp_path):
     with pytest.raises(ConfigError, match="tflm"):
         export_tflite(trained_cnn, str(tmp_path / "m.tflite"), format="float", tflm="yes")
     assert os.listdir(tmp_path) == []
+
+
+def test_tflm_abort_is_a_one_line_error_not_a_crash():
+    from tfcompress.export import convert
+
+    # a softmax output over inputs scaled by 1e-7: a degenerate int8 scale on which TFLM's SOFTMAX aborts
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Lambda(lambda t: t * 1e-7)(keras.layers.Dense(6)(inputs))
+    model = keras.Model(inputs, keras.layers.Softmax()(hidden))
+    data = convert(model, "int8", representative_data=np.random.default_rng(0).random((30, 6)).astype("float32"))
+    with pytest.raises(ConversionError, match="SIGABRT") as info:
+        check_tflm(data)
+    assert "\n" not in str(info.value)
+
+
+def test_crashing_probes_are_survived(int8_bytes, checked):
+    from tfcompress.export.tflm import measure_arena
+
+    result = measure_arena(int8_bytes, start=64)  # far too small: TFLM segfaults there, in the child
+    assert result["probe_crashes"] >= 1 and result["arena_bytes"] == checked["arena_bytes"]

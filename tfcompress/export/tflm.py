@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,7 @@ class _Prober:
         self._output = tempfile.TemporaryFile()
         self.probes = 0
         self.crashes = 0
+        self.signal = None  # the signal that ended the child during the last probe, if any
         self._mark = 0
 
     def _start(self):
@@ -153,6 +155,7 @@ class _Prober:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         self.probes += 1
+        self.signal = None
         self._output.flush()
         self._mark = self._output.seek(0, os.SEEK_END)
         seen = len(self._answers())
@@ -165,6 +168,8 @@ class _Prober:
                 return done[0].split()[1] == "ok"
             if self._proc.poll() is not None:  # died (e.g. SIGSEGV) while probing this size
                 self.crashes += 1
+                code = self._proc.returncode
+                self.signal = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else code
                 self._proc = None
                 return False
             time.sleep(0.002)
@@ -210,11 +215,18 @@ def measure_arena(tflite, start=None):
         lo = 0
         while not prober.works(hi):
             _refuse_ops(prober.text(), ops)
+            if prober.signal == "SIGABRT" and not prober.works(_MAX_ARENA):  # a failed check, not a short arena
+                raise ConversionError(f"TensorFlow Lite Micro aborted (SIGABRT) while preparing this model with "
+                                      f"{hi} bytes and with {_MAX_ARENA // 2 ** 20} MiB of arena; its last words: {_first_line(prober.text(last=True))}. "
+                                      "Seen with a degenerate quantization scale (1e-8 before the SOFTMAX of an "
+                                      "untrained MobileNetV2). Fix: calibrate a trained model on real data, or "
+                                      "export without tflm.")
             lo = hi
             hi *= 2
             if hi > _MAX_ARENA:
+                crash = f" (the last probe ended with {prober.signal})" if prober.signal else ""
                 raise ConversionError(f"TensorFlow Lite Micro cannot run this model with any arena up to "
-                                      f"{_MAX_ARENA // 2 ** 20} MiB: {_first_line(prober.text(last=True))}.")
+                                      f"{_MAX_ARENA // 2 ** 20} MiB{crash}: {_first_line(prober.text(last=True))}.")
         while hi - lo > ALIGNMENT:  # lo fails (or is 0), hi works
             mid = (lo + hi) // 2 // ALIGNMENT * ALIGNMENT
             if prober.works(mid):
