@@ -33,6 +33,7 @@ from tfcompress.export.files import read_tflite
 ALIGNMENT = 16  # TFLM aligns every arena buffer to 16 bytes (MicroArenaBufferAlignment)
 DEFAULT_MARGIN = 0.10
 _MAX_ARENA = 64 * 1024 * 1024  # more than any microcontroller has
+_PROBE_TIMEOUT = 300  # seconds for one allocate + invoke in the child
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '([A-Za-z0-9_]+)'")
 _CUSTOM_OP = re.compile(r"Didn't find op for custom opcode '([^']+)'")
 
@@ -161,6 +162,7 @@ class _Prober:
         seen = len(self._answers())
         self._proc.stdin.write(f"{size}\n")
         self._proc.stdin.flush()
+        began = time.monotonic()
         while True:
             answers = self._answers()[seen:]
             done = [a for a in answers if not a.endswith(" try")]
@@ -172,6 +174,12 @@ class _Prober:
                 self.signal = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else code
                 self._proc = None
                 return False
+            if time.monotonic() - began > _PROBE_TIMEOUT:
+                self._proc.kill()
+                self._proc.wait()
+                self._proc = None
+                raise ConversionError(f"TensorFlow Lite Micro did not allocate and run the model with a {size}-byte "
+                                      f"arena within {_PROBE_TIMEOUT} s; the probe was stopped.")
             time.sleep(0.002)
 
     def text(self, last=False):
