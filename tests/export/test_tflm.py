@@ -150,3 +150,9 @@ def test_crashing_probes_are_survived(int8_bytes, checked):
 
     result = measure_arena(int8_bytes, start=64)  # far too small: TFLM segfaults there, in the child
     assert result["probe_crashes"] >= 1 and result["arena_bytes"] == checked["arena_bytes"]
+
+
+def test_a_format_tflm_cannot_run_is_refused_in_one_line(converted):
+    with pytest.raises(ConversionError, match="Hybrid models are not supported") as info:
+        check_tflm(converted("dynamic"))  # int8 weights with float activations: no TFLM kernel takes them
+    assert "\n" not in str(info.value) and ".." not in str(info.value)

@@ -112,8 +112,8 @@ def _first_line(text):
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for ln in lines:
         if "failed to prepare" in ln or "not supported" in ln or "not true" in ln:
-            return ln[:200]
-    return (lines[0] if lines else "no message")[:200]
+            return ln[:200].rstrip(".")
+    return (lines[0] if lines else "no message")[:200].rstrip(".")
 
 
 def _refuse_ops(text, ops):
