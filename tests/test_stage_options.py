@@ -14,6 +14,7 @@ from tfcompress.distill.data_free import DataFreeDistill
 from tfcompress.errors import ConfigError
 from tfcompress.lowrank.stages import PCAFactorize, SVDFactorize
 from tfcompress.pipeline import parse_recipe
+from tfcompress.pipeline.export_stage import ExportStage
 from tfcompress.pipeline.registry import load_stages
 from tfcompress.prune import ChannelPruning, GradientPruning, MagnitudePruning, MbyNPruning
 from tfcompress.quantize.stages import ClusterPreservingQAT, PrunePreservingQAT, QuantizeAwareTraining, WeightClustering
@@ -136,6 +137,9 @@ BAD = [
     (DataFreeDistill, {"temperature": 0}, "temperature"),
     (DataFreeDistill, {"student_steps": 0}, "student_steps"),
     (DataFreeDistill, {"student_steps": True}, "student_steps"),
+    # export: the TFLite Micro check is a flag
+    (ExportStage, {"tflm": "yes"}, "tflm"),
+    (ExportStage, {"tflm": 1}, "tflm"),
 ]
 
 # Edge values that were valid before these checks and must stay valid.
@@ -162,6 +166,7 @@ VALID = [
     (DataFreeDistill, {"input_range": None, "learning_rate": None, "bn_weight": 0, "adversarial_weight": 0.5,
                        "epochs": 0, "batch_size": 2, "latent_dim": 1, "student_steps": 3}),
     (DataFreeDistill, {"input_range": [-1, 1], "one_hot_weight": 0.0, "entropy_weight": 10}),
+    (ExportStage, {"format": "int16x8", "tflm": True, "c_array": True}),
 ]
 
 

@@ -45,6 +45,19 @@ def test_export_command(parser, files, capsys):
     assert (folder / "out.cc").exists()
 
 
+def test_export_command_with_tflm(parser, files, capsys):
+    folder, model_path, data_path, _ = files
+    out = str(folder / "micro.tflite")
+    assert run(parser, ["export", model_path, "--data", data_path, "--output", out, "--c-array", "--tflm",
+                        "--latency-runs", "0"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("TFLite Micro:")]
+    with open(str(folder / "micro.json")) as f:
+        tflm = json.load(f)["tflm"]
+    assert len(lines) == 1 and f"arena {tflm['arena_bytes']} bytes measured" in lines[0]
+    assert f"agreement with LiteRT {tflm['argmax_agreement']:.4f}" in lines[0] and "LSB" in lines[0]
+    assert f"G_MODEL_ARENA_BYTES {tflm['arena_with_margin_bytes']}" in (folder / "micro.h").read_text()
+
+
 def test_evaluate_command(parser, files, capsys):
     _, _, data_path, tflite_path = files
     assert run(parser, ["evaluate", tflite_path, data_path, "--runs", "10", "--json"]) == 0

@@ -5,8 +5,8 @@ from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
 from tfcompress.export import FORMATS, convert, evaluate_tflite, inspect_tflite, model_size, predict_tflite
 
-EXPECTED_INPUT_DTYPE = {"int8": "int8", "int8_float_io": "float32", "float16": "float32", "dynamic": "float32",
-                        "float": "float32"}
+EXPECTED_INPUT_DTYPE = {"int8": "int8", "int8_float_io": "float32", "int16x8": "int16", "float16": "float32",
+                        "dynamic": "float32", "float": "float32"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -17,7 +17,7 @@ def test_each_format_round_trips(fmt, converted, digits):
     assert info["inputs"][0]["shape"] == [-1, 8, 8, 1]
     out = predict_tflite(data, digits["x_test"][:7])
     assert out.shape == (7, 10) and out.dtype == np.float32
-    assert info["is_fully_integer"] == (fmt in ("int8", "int8_float_io"))
+    assert info["is_fully_integer"] == (fmt in ("int8", "int8_float_io", "int16x8"))
     if fmt == "float16":
         assert info["tensor_dtypes"].get("float16", 0) > 0
 
@@ -38,6 +38,17 @@ def test_int8_is_about_four_times_smaller_in_weights(converted, int8_bytes):
 def test_int8_without_representative_data_is_refused(trained_cnn):
     with pytest.raises(ConfigError, match="representative_data"):
         convert(trained_cnn, "int8")
+    with pytest.raises(ConfigError, match="representative_data"):
+        convert(trained_cnn, "int16x8")
+
+
+def test_int16x8_has_int16_activations_and_int8_weights(trained_cnn, converted, digits):
+    info = inspect_tflite(converted("int16x8"))
+    assert info["outputs"][0]["dtype"] == "int16" and info["inputs"][0]["zero_point"] == 0  # symmetric int16
+    assert info["tensor_dtypes"]["int16"] >= 6 and info["tensor_dtypes"]["int8"] >= 4  # activations, kernels
+    assert "float32" not in info["tensor_dtypes"]
+    keras_acc = trained_cnn.evaluate(digits["x_test"], digits["y_test"], verbose=0)[1]
+    assert abs(evaluate_tflite(converted("int16x8"), digits["x_test"], digits["y_test"]) - keras_acc) <= 0.02
 
 
 def test_unknown_format_and_wrong_data_shape(trained_cnn):

@@ -39,3 +39,10 @@ def test_float_model_is_not_fully_integer(converted):
 def test_mismatched_lengths(int8_bytes, digits):
     with pytest.raises(ShapeError):
         verify_tflite(int8_bytes, digits["x_test"][:5], digits["y_test"][:4])
+
+
+def test_int16x8_verifies_fully_integer(trained_cnn, converted, digits):
+    result = verify_tflite(converted("int16x8"), x=digits["x_test"], y=digits["y_test"], keras_model=trained_cnn,
+                           require_integer=True)
+    assert result["is_fully_integer"] and result["float_ops"] == []
+    assert result["top1_agreement"] >= 0.97 and abs(result["accuracy_drop"]) <= 0.02

@@ -1,12 +1,13 @@
-"""Export: TFLite conversion, verification in the LiteRT interpreter, model card, C array for TFLite Micro.
+"""Export: TFLite conversion, verification in LiteRT (and TFLite Micro), model card, C array for TFLite Micro.
 
 Typical use::
 
     from tfcompress.export import export_tflite, evaluate_tflite, inspect_tflite
 
     card = export_tflite(model, "out/model.tflite", format="int8", representative_data=x_train[:300],
-                         eval_data=(x_test, y_test), c_array=True)
-    # out/model.tflite, out/model.json (this card), out/model.cc + out/model.h
+                         eval_data=(x_test, y_test), c_array=True, tflm=True)
+    # out/model.tflite, out/model.json (this card), out/model.cc + out/model.h (arena measured in TFLite Micro)
+    card["tflm"]["arena_bytes"], card["tflm"]["argmax_agreement"]
     card["accuracy"]["drop"], card["latency"]["median_us"], card["is_fully_integer"]
     inspect_tflite("out/model.tflite")["ops"]
 
@@ -20,6 +21,7 @@ from tfcompress.export.exporter import export_tflite
 from tfcompress.export.files import atomic_write, load_keras_model, read_tflite
 from tfcompress.export.inspection import inspect_tflite, model_size
 from tfcompress.export.runtime import evaluate_tflite, measure_latency, predict_tflite
+from tfcompress.export.tflm import check_tflm
 from tfcompress.export.verify import verify_tflite
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "conversion_cache",
     "export_tflite",
     "verify_tflite",
+    "check_tflm",
     "evaluate_tflite",
     "predict_tflite",
     "measure_latency",

@@ -1,4 +1,9 @@
-"""C array export of a TFLite model for TensorFlow Lite Micro (``.cc`` + ``.h``)."""
+"""C array export of a TFLite model for TensorFlow Lite Micro (``.cc`` + ``.h``).
+
+The header states the tensor arena to allocate: measured in TFLite Micro when the caller gives it (``export_tflite(
+..., c_array=True, tflm=True)`` passes the smallest working arena plus a stated margin, see
+``tfcompress.export.tflm``), else an estimate from the file (the sum of non-constant tensor sizes).
+"""
 
 import os
 import re
@@ -18,19 +23,23 @@ def _arena_estimate(data):
         return None
 
 
-def write_c_array(tflite_bytes, path_prefix, var_name="g_model", alignment=16):
+def write_c_array(tflite_bytes, path_prefix, var_name="g_model", alignment=16, arena_bytes=None, arena_note=None):
     """Write a TFLite model as a C array: ``PREFIX.cc`` (the bytes) and ``PREFIX.h`` (declarations).
 
     The array is ``alignas(alignment)`` (TFLite Micro reads the flatbuffer in place), its length is in
     ``VAR_len``, and the header carries an estimate of the tensor arena: the sum of all non-constant tensor sizes
     at batch 1, an upper bound on activation memory without buffer reuse that excludes the interpreter's own
     bookkeeping and scratch buffers (measure the real figure with ``MicroInterpreter::arena_used_bytes()``).
+    Given ``arena_bytes`` (a measured figure), the header defines ``VAR_ARENA_BYTES`` instead and says how it was
+    measured.
 
     Args:
         tflite_bytes: model bytes (or a ``.tflite`` path).
         path_prefix: output path without suffix, e.g. ``out/model_data``.
         var_name: C identifier of the array. Defaults to "g_model".
         alignment: byte alignment of the array. Defaults to 16.
+        arena_bytes: a measured arena size to state instead of the estimate. Defaults to None (the estimate).
+        arena_note: how ``arena_bytes`` was measured, one line for the header comment. Defaults to None.
 
     Returns:
         ``(cc_path, h_path)``.
@@ -45,9 +54,18 @@ def write_c_array(tflite_bytes, path_prefix, var_name="g_model", alignment=16):
     data = read_tflite(tflite_bytes)
     cc_path, h_path = f"{path_prefix}.cc", f"{path_prefix}.h"
     guard = re.sub(r"[^A-Za-z0-9]", "_", os.path.basename(h_path)).upper() + "_"
-    arena = _arena_estimate(data)
+    arena = _arena_estimate(data) if arena_bytes is None else None
     arena_lines = []
-    if arena is not None:
+    if arena_bytes is not None:
+        if isinstance(arena_bytes, bool) or not isinstance(arena_bytes, int) or arena_bytes < 1:
+            raise ConfigError(f"arena_bytes must be a positive integer, received {arena_bytes!r}.")
+        arena_lines = [
+            f"// Tensor arena: {arena_bytes} bytes, measured (not estimated) in TensorFlow Lite Micro:",
+            f"// {arena_note or 'the smallest arena that allocated the model and ran one invoke'}.",
+            f"#define {var_name.upper()}_ARENA_BYTES {arena_bytes}",
+            "",
+        ]
+    elif arena is not None:
         arena_lines = [
             f"// Tensor arena estimate: {arena} bytes = sum of all non-constant tensor sizes at batch 1 (an upper",
             "// bound on activation memory without buffer reuse; excludes interpreter bookkeeping and scratch",

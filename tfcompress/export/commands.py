@@ -12,7 +12,7 @@ import numpy as np
 
 from tfcompress.errors import DataError
 
-_FORMATS = ("int8", "int8_float_io", "float16", "dynamic", "float")
+_FORMATS = ("int8", "int8_float_io", "int16x8", "float16", "dynamic", "float")
 
 
 def add_parsers(subparsers, parents=()):
@@ -26,6 +26,8 @@ def add_parsers(subparsers, parents=()):
                    "used for accuracy; required for int8 formats")
     p.add_argument("--output", "-o", metavar="PATH", help="output .tflite path (default: MODEL with .tflite)")
     p.add_argument("--c-array", action="store_true", help="also write a C array (.cc/.h) for TFLite Micro")
+    p.add_argument("--tflm", action="store_true", help="check the model in TFLite Micro: ops, measured arena "
+                   "(the C header's arena with --c-array), outputs against LiteRT; nothing is written if it fails")
     p.add_argument("--num-samples", type=int, default=300, help="representative samples (default: 300)")
     p.add_argument("--latency-runs", type=int, default=200, help="timed inferences, 0 to skip (default: 200)")
     p.set_defaults(func=run_export)
@@ -88,7 +90,7 @@ def run_export(args):
     output = args.output or os.path.splitext(args.model)[0] + ".tflite"
     card = export_tflite(model, output, format=args.format, representative_data=representative,
                          eval_data=eval_data, num_samples=args.num_samples, latency_runs=args.latency_runs,
-                         c_array=args.c_array)
+                         c_array=args.c_array, tflm=args.tflm)
     print(f"wrote {output} ({card['file']['bytes']} bytes, gzip {card['file']['gzip_bytes']}, "
           f"format {card['format']}, fully integer: {card['is_fully_integer']})")
     if card["accuracy"]:
@@ -99,6 +101,10 @@ def run_export(args):
         lat = card["latency"]
         print(f"latency: median {lat['median_us']:.1f} us, p90 {lat['p90_us']:.1f} us "
               f"({lat['num_threads']} thread, {lat['delegate']}; host CPU, a proxy for a phone)")
+    if card.get("tflm"):
+        from tfcompress.export.tflm import format_tflm
+
+        print(format_tflm(card["tflm"]))
     for key, value in card["paths"].items():
         if key != "tflite":
             print(f"wrote {value}")

@@ -12,6 +12,7 @@ from tfcompress.export.converter import INTEGER_FORMATS, _strip_pruning, convert
 from tfcompress.export.files import atomic_write, read_tflite
 from tfcompress.export.inspection import inspect_tflite, keras_sparsity
 from tfcompress.export.runtime import measure_latency
+from tfcompress.export.tflm import DEFAULT_MARGIN, check_margin, check_tflm
 from tfcompress.export.verify import verify_tflite
 
 
@@ -21,12 +22,14 @@ def card_path_for(path):
 
 
 def export_tflite(model, path, format="int8", representative_data=None, eval_data=None, stages=None,
-                  num_samples=300, latency_runs=200, c_array=False):
+                  num_samples=300, latency_runs=200, c_array=False, tflm=False, tflm_margin=DEFAULT_MARGIN):
     """Convert a Keras model, verify the result, and write ``PATH`` plus its model card ``PATH.json``.
 
     Steps: ``convert``; ``verify_tflite`` (load and run in LiteRT; for the int8 formats the model must be fully
-    integer, else ConversionError and nothing is written); write the file atomically; measure latency; write the
-    model card atomically; optionally the C array ``PATH_stem.cc``/``.h`` with the variable ``g_model``.
+    integer, else ConversionError and nothing is written); with ``tflm``, ``check_tflm`` (the model runs in
+    TensorFlow Lite Micro, its arena measured, its outputs compared with LiteRT's; an op TFLM lacks raises
+    ConversionError and nothing is written); write the file atomically; measure latency; write the model card
+    atomically; optionally the C array ``PATH_stem.cc``/``.h`` with the variable ``g_model``.
 
     Args:
         model: a tf_keras model.
@@ -37,7 +40,12 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
         stages: stage configs (or Stage objects) that produced the model, recorded as provenance. Defaults to None.
         num_samples: representative samples used. Defaults to 300.
         latency_runs: timed inferences (0 skips latency). Defaults to 200.
-        c_array: also write the C array files. Defaults to False.
+        c_array: also write the C array files (with ``tflm``, the header's arena is the measured one plus
+            ``tflm_margin``). Defaults to False.
+        tflm: check the model in TensorFlow Lite Micro on the ``eval_data`` inputs (else the representative
+            data) and add ``card["tflm"]`` (see ``check_tflm``). Defaults to False.
+        tflm_margin: fraction added to the measured arena for the C header, rounded up to 16 bytes. Defaults to
+            0.10.
 
     Returns:
         The model card (dict); it also holds ``paths`` of the files written.
@@ -47,10 +55,17 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     path = os.fspath(path)
     if eval_data is not None and (not isinstance(eval_data, (tuple, list)) or len(eval_data) != 2):
         raise ConfigError("eval_data must be a pair (x, y) of inputs and labels, e.g. (x_test, y_test).")
+    if not isinstance(tflm, bool):
+        raise ConfigError(f"tflm must be True or False, received {tflm!r}.")
+    check_margin(tflm_margin)
     data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)
     x, y = (eval_data if eval_data is not None else (None, None))
     verification = verify_tflite(data, x=x, y=y, keras_model=model if x is not None else None,
                                  require_integer=format in INTEGER_FORMATS)
+    tflm_result = None
+    if tflm:
+        samples = x if x is not None else _first_inputs(representative_data, num_samples)
+        tflm_result = check_tflm(data, x=samples, margin=tflm_margin)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     atomic_write(path, data)
@@ -61,13 +76,34 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     keras_info = {"name": model.name, "params": int(model.count_params()), "sparsity": keras_sparsity(model)}
     card = build_model_card(data, inspect_tflite(data), format, verification=verification, latency=latency,
                             stages=stages, keras_info=keras_info, file_name=os.path.basename(path))
+    if tflm_result is not None:
+        card["tflm"] = tflm_result
     paths = {"tflite": path, "card": card_path_for(path)}
     if c_array:
-        cc_path, h_path = write_c_array(data, os.path.splitext(path)[0], var_name="g_model")
+        arena = note = None
+        if tflm_result is not None:
+            arena = tflm_result["arena_with_margin_bytes"]
+            note = (f"{tflm_result['arena_bytes']} bytes measured in {tflm_result['runtime']} (host build) + "
+                    f"{tflm_margin:.0%} margin, rounded up to 16 bytes")
+        cc_path, h_path = write_c_array(data, os.path.splitext(path)[0], var_name="g_model", arena_bytes=arena,
+                                        arena_note=note)
         paths.update(c_source=cc_path, c_header=h_path)
     card["paths"] = paths
     atomic_write(paths["card"], json.dumps(card, indent=2, default=_json_default) + "\n")
     return card
+
+
+def _first_inputs(representative_data, num_samples):
+    """The first ``num_samples`` representative inputs (one array), or None when there are none."""
+    if representative_data is None:
+        return None
+    if isinstance(representative_data, (list, tuple)):  # one array per input: check_tflm refuses these models
+        representative_data = representative_data[0]
+    if not isinstance(representative_data, np.ndarray):  # a tf.data.Dataset
+        from tfcompress.export.converter import _from_dataset
+
+        representative_data = _from_dataset(representative_data, num_samples)
+    return np.asarray(representative_data)[:num_samples]
 
 
 def _json_default(value):

@@ -47,7 +47,7 @@ def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None
         compute = [op for op in info["float_ops"] if not op.startswith(("QUANTIZE", "DEQUANTIZE"))]
         named = (compute or info["float_ops"])[:5]
         raise ConversionError(f"the TFLite model is not fully integer: {len(info['float_ops'])} ops compute in "
-                              f"float, e.g. {'; '.join(named)}. These ops have no int8 kernel and fell back to "
+                              f"float, e.g. {'; '.join(named)}. These ops have no integer kernel and fell back to "
                               "float; replace them (e.g. a different activation) or export as 'int8_float_io'/"
                               "'dynamic' and accept float compute.")
     if x is None:

@@ -14,7 +14,7 @@ from tfcompress.errors import ConfigError
 from tfcompress.export import FORMATS, export_tflite
 from tfcompress.fileio import copy_file
 from tfcompress.pipeline.measure import eval_split, from_card, measure_file
-from tfcompress.stage import Stage, register_stage
+from tfcompress.stage import Stage, check_flag, register_stage
 
 FILE = "model.tflite"
 
@@ -24,9 +24,12 @@ class ExportStage(Stage):
     """Convert to TFLite, verify in the LiteRT interpreter and write a model card (``export_tflite``).
 
     Args:
-        format: ``"int8"`` (full integer, int8 I/O), ``"int8_float_io"``, ``"float16"``, ``"dynamic"`` or
-            ``"float"`` (see ``tfcompress.export.convert``). Defaults to "int8".
+        format: ``"int8"`` (full integer, int8 I/O), ``"int8_float_io"``, ``"int16x8"`` (int16 activations and
+            I/O, int8 weights), ``"float16"``, ``"dynamic"`` or ``"float"`` (see ``tfcompress.export.convert``).
+            Defaults to "int8".
         c_array: also write a C source file for TFLite Micro. Defaults to False.
+        tflm: check the file in TFLite Micro (ops, measured arena, outputs against LiteRT) and add
+            ``card["tflm"]``; see ``tfcompress.export.check_tflm``. Defaults to False.
         num_samples: representative training samples used to calibrate int8. Defaults to 300.
     """
 
@@ -34,7 +37,7 @@ class ExportStage(Stage):
     judged = False  # it converts the model; its file is measured as the run's result
     needs_training_data = False  # int8 calibrates on x_val when there is no x_train
 
-    def __init__(self, format="int8", c_array=False, num_samples=300):  # noqa: A002 (recipe key)
+    def __init__(self, format="int8", c_array=False, num_samples=300, tflm=False):  # noqa: A002 (recipe key)
         if format not in FORMATS:
             raise ConfigError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
         if not isinstance(c_array, bool):
@@ -44,12 +47,13 @@ class ExportStage(Stage):
         self.format = format
         self.c_array = c_array
         self.num_samples = num_samples
+        self.tflm = check_flag(self, "tflm", tflm)
 
     def apply(self, model, trainer):
         """Write ``model.tflite`` (+ card ``model.json``) into ``trainer.workdir``; return ``model`` unchanged.
 
-        In a pipeline run (``trainer.context``, a ``RunContext``) the card records the stages before this one,
-        with their reports, and the latency is timed with the run's ``latency_runs``.
+        In a pipeline run (``trainer.context``, a ``RunContext``) the card records the stages before this one
+        (their recipe entries), and the latency is timed with the run's ``latency_runs``.
         """
         context = getattr(trainer, "context", None)
         workdir = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-export-")
@@ -62,7 +66,8 @@ class ExportStage(Stage):
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,
                              stages=list(context.records) if context is not None else [],
                              num_samples=self.num_samples,
-                             latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array)
+                             latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array,
+                             tflm=self.tflm)
         self._report = {"paths": card.get("paths", {"tflite": path}), "format": self.format,
                         "tflite_bytes": os.path.getsize(path), "card": card}
         return model
