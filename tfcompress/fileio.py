@@ -2,7 +2,8 @@
 
 Every output is written to a temporary file in the target's folder, then moved over it with ``os.replace``: a
 crash or a kill never leaves a half-written model, report or state file that looks valid; readers see either the
-old file or the whole new one. ``load_model`` reads any Keras model file as ``tf_keras``.
+old file or the whole new one. ``load_model`` reads any Keras model file as ``tf_keras``, ``read_tflite`` a
+``.tflite`` file (checked).
 """
 
 import contextlib
@@ -10,6 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+
+#: The file identifier of a TFLite flatbuffer (bytes 4-8).
+TFLITE_IDENTIFIER = b"TFL3"
 
 
 def _read_umask():
@@ -121,6 +125,33 @@ def load_model(path, safe_mode=True):
     return interop_load(path, safe_mode=safe_mode)
 
 
+def read_tflite(tflite):
+    """Return the bytes of a TFLite model given as bytes or a file path, checking the TFLite file identifier.
+
+    Raises:
+        ConversionError: the file is missing, unreadable, or not a TFLite flatbuffer.
+    """
+    from tfcompress.errors import ConversionError
+
+    if isinstance(tflite, (bytes, bytearray, memoryview)):
+        data, source = bytes(tflite), "the given bytes"
+    elif isinstance(tflite, (str, os.PathLike)):
+        source = repr(os.fspath(tflite))
+        try:
+            with open(tflite, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ConversionError(f"cannot read TFLite file {source}: {exc.strerror or exc}. "
+                                  "Give the path of an existing .tflite file.") from None
+    else:
+        raise ConversionError(f"expected TFLite model bytes or a .tflite path, received {type(tflite).__name__}.")
+    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
+        raise ConversionError(f"{source} is not a TFLite model (expected the flatbuffer identifier 'TFL3' at byte 4, "
+                              f"got {data[4:8]!r}, {len(data)} bytes). Was the file truncated or is it another "
+                              "format (.keras, .h5)? Re-export it with tfcompress export.")
+    return data
+
+
 def json_default(obj):
     """``json.dumps`` fallback: NumPy scalars and arrays as Python values, sets and tuples as lists, else ``str``."""
     import numpy as np
@@ -135,4 +166,4 @@ def json_default(obj):
 
 
 __all__ = ["atomic_path", "atomic_write", "write_bytes", "write_text", "write_json", "jsonable", "copy_file",
-           "save_model", "save_figure", "load_model", "json_default"]
+           "save_model", "save_figure", "load_model", "read_tflite", "json_default", "TFLITE_IDENTIFIER"]

@@ -18,7 +18,8 @@ from tfcompress.export.c_array import write_c_array
 from tfcompress.export.cache import ConversionCache, conversion_cache
 from tfcompress.export.converter import FORMATS, convert
 from tfcompress.export.exporter import export_tflite
-from tfcompress.export.files import atomic_write, load_keras_model, read_tflite
+from tfcompress.fileio import atomic_write, read_tflite
+from tfcompress.fileio import load_model as load_keras_model  # the one model loader, under its export name
 from tfcompress.export.inspection import inspect_tflite, model_size
 from tfcompress.export.runtime import evaluate_tflite, measure_latency, predict_tflite
 from tfcompress.export.tflm import check_tflm

@@ -9,7 +9,7 @@ import os
 import re
 
 from tfcompress.errors import ConfigError
-from tfcompress.export.files import atomic_write, read_tflite
+from tfcompress.fileio import atomic_write, read_tflite
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -72,12 +72,12 @@ def run_export(args):
     """Handler of ``tfcompress export``."""
     from tfcompress.data import load_npz
     from tfcompress.export.exporter import export_tflite
-    from tfcompress.export.files import load_keras_model
+    from tfcompress.fileio import load_model
 
     from tfcompress.errors import ConfigError
     from tfcompress.export.converter import INTEGER_FORMATS, _is_qat_model
 
-    model = load_keras_model(args.model)
+    model = load_model(args.model)
     if args.format in INTEGER_FORMATS and not args.data and not _is_qat_model(model):
         raise ConfigError(f"--format {args.format} needs --data DATA.npz: its x_train calibrates the int8 ranges "
                           "(and x_test or x_val measures accuracy). Or use --format dynamic/float16.")
@@ -113,7 +113,7 @@ def run_export(args):
 
 def run_evaluate(args):
     """Handler of ``tfcompress evaluate``."""
-    from tfcompress.export.files import read_tflite
+    from tfcompress.fileio import read_tflite
     from tfcompress.export.runtime import evaluate_tflite, measure_latency
 
     data = read_tflite(args.model)

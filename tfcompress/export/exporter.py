@@ -9,7 +9,7 @@ from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export.c_array import write_c_array
 from tfcompress.export.card import build_model_card
 from tfcompress.export.converter import INTEGER_FORMATS, _strip_pruning, convert
-from tfcompress.export.files import atomic_write, read_tflite
+from tfcompress.fileio import atomic_write, read_tflite
 from tfcompress.export.inspection import inspect_tflite, keras_sparsity
 from tfcompress.export.runtime import measure_latency
 from tfcompress.export.tflm import DEFAULT_MARGIN, check_margin, check_tflm

@@ -7,7 +7,7 @@ import numpy as np
 
 from tfcompress._compat import interpreter_ops, tflite_schema
 from tfcompress.errors import ConversionError
-from tfcompress.export.files import read_tflite
+from tfcompress.fileio import read_tflite
 from tfcompress.export.runtime import make_interpreter
 
 FLOAT_DTYPES = ("float32", "float16", "float64")

@@ -8,7 +8,7 @@ import numpy as np
 
 from tfcompress._compat import interpreter_ops
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
-from tfcompress.export.files import read_tflite
+from tfcompress.fileio import read_tflite
 
 LATENCY_NOTE = ("host CPU is a proxy for a phone: latency on a phone, NPU or microcontroller differs "
                 "(int8 is often no faster than float on x86 under XNNPACK, and faster on ARM)")

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
-from tfcompress.export.files import read_tflite
+from tfcompress.fileio import read_tflite
 
 ALIGNMENT = 16  # TFLM aligns every arena buffer to 16 bytes (MicroArenaBufferAlignment)
 DEFAULT_MARGIN = 0.10

@@ -3,7 +3,7 @@
 import numpy as np
 
 from tfcompress.errors import ConversionError, ShapeError
-from tfcompress.export.files import read_tflite
+from tfcompress.fileio import read_tflite
 from tfcompress.export.inspection import inspect_tflite
 from tfcompress.export.runtime import predict_tflite
 
