@@ -27,7 +27,16 @@ def test_budget_round_trip_and_violations():
     assert Budget.coerce({"max_bytes": 10}) == Budget(max_bytes=10)
 
 
+def test_arena_bound_round_trips_and_is_checked_after_bytes():
+    b = Budget(max_bytes=5000, max_arena_bytes=3000)
+    assert Budget.from_config(json.loads(json.dumps(b.get_config()))) == b and b.needs_arena
+    assert not Budget(max_bytes=5000).needs_arena and not Budget(max_arena_bytes=1).is_unbounded
+    broken = b.violations({"int8_bytes": 6000, "arena_bytes": 3001})
+    assert broken == ["int8_bytes 6000 > max_bytes 5000", "arena_bytes 3001 > max_arena_bytes 3000"]
+
+
 @pytest.mark.parametrize("kwargs", [{"max_bytes": 0}, {"max_params": -3}, {"max_latency_us": float("nan")},
+                                    {"max_arena_bytes": True},
                                     {"max_bytes": "big"}, {"max_bytes": True}])
 def test_budget_rejects_bad_bounds(kwargs):
     with pytest.raises(ConfigError, match="positive number"):

@@ -100,3 +100,20 @@ def test_stage_apply_returns_best_student(tab_data, tab_teacher, tmp_path):
         t["status"] == "REJECTED" for t in report["trials"])
     assert report["pareto"] and "| trial |" in report["trials_markdown"]
     json.dumps(report)
+
+
+def test_arena_budget_is_checked_per_candidate_before_training(tab_data, tmp_path):
+    from tfcompress.export import convert
+    from tfcompress.export.tflm import measure_arena
+
+    limit = 4000
+    result = search_student(_trainer(tab_data), family="mlp", max_trials=3, epochs=1,
+                            budget={"max_arena_bytes": limit}, directory=str(tmp_path / "fits"))
+    done = [t for t in result.trials if t["status"] == "COMPLETED"]
+    assert done and all(0 < t["arena_bytes"] <= limit for t in done)
+    flat = convert(result.best_model, "int8", representative_data=tab_data["x_train"])
+    assert measure_arena(flat)["arena_bytes"] <= limit  # what was promised, measured again on the result
+    assert "TFLM arena" in result.markdown()
+    with pytest.raises(BudgetError, match=r"cannot be met.*arena_bytes \d+ > max_arena_bytes 64"):  # before trials
+        search_student(_trainer(tab_data), family="mlp", max_trials=2, epochs=1, budget={"max_arena_bytes": 64},
+                       directory=str(tmp_path / "none"))

@@ -107,3 +107,16 @@ def test_search_of_a_fitted_family_trains_every_draw_within_the_budget(tmp_path)
     best = next(t for t in result.trials if t["trial_id"] == result.best_trial_id)
     assert result.best_model.count_params() == best["params"]  # rebuilt at its fitted width
     assert "| draws |" in result.markdown()
+
+
+def test_width_fitted_to_an_arena_budget_runs_in_that_arena():
+    from tfcompress.export import convert
+    from tfcompress.export.tflm import measure_arena
+
+    space, hp = _space(ResNetSpace)
+    limit = 12000  # the widest candidate of this structure needs about 19.6 kB
+    fit = fit_width(space, hp, _values(hp, stages=2, depth_0=1, depth_1=1), Budget(max_arena_bytes=limit), X)
+    assert fit.violations == [] and 0.5 * limit <= fit.measured["arena_bytes"] <= limit
+    trained_like = fit.model.get_weights()
+    fit.model.set_weights([w * 1.05 + 0.01 for w in trained_like])  # trained weights: not the shared constants
+    assert measure_arena(convert(fit.model, "int8", representative_data=X))["arena_bytes"] <= limit

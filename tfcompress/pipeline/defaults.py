@@ -36,8 +36,9 @@ EXPORT = {"format": "int8"}
 
 
 def default_stages(budget):
-    """Recipe entries of the default pipeline under ``budget`` (dict with ``max_bytes``, ``max_params`` or
-    ``max_latency_us``).
+    """Recipe entries of the default pipeline under ``budget`` (dict with ``max_bytes``, ``max_params``,
+    ``max_arena_bytes`` or ``max_latency_us``). With ``max_arena_bytes`` the export runs the file in TensorFlow
+    Lite Micro (``tflm: true``), so that the report checks the measured arena.
 
     Example:
         >>> [next(iter(s)) for s in default_stages({"max_bytes": 12000})]
@@ -48,7 +49,8 @@ def default_stages(budget):
         search["reward"] = None  # the MnasNet reward needs a byte or latency target
     if not budget.get("max_bytes"):
         search["min_fill"] = None  # the lower bound is a share of max_bytes
-    return [{"search": search}, {"distill": dict(DISTILL)}, {"quantize": dict(QAT)}, {"export": dict(EXPORT)}]
+    export = dict(EXPORT, tflm=True) if budget.get("max_arena_bytes") else dict(EXPORT)  # the arena is measured
+    return [{"search": search}, {"distill": dict(DISTILL)}, {"quantize": dict(QAT)}, {"export": export}]
 
 
 __all__ = ["default_stages", "SEARCH", "DISTILL", "QAT", "EXPORT"]

@@ -84,7 +84,7 @@ def from_card(card, data, fmt="int8", params=None):
     if accuracy.get("tflite") is None or latency.get("median_us") is None:
         return None
     split = eval_split(data)
-    return {
+    out = {
         "format": fmt,
         "params": params if params is not None else card.get("params"),
         "tflite_bytes": int(card["file"]["bytes"]),
@@ -96,6 +96,9 @@ def from_card(card, data, fmt="int8", params=None):
         "latency_median_us": float(latency["median_us"]),
         "latency": {k: _jsonable(v) for k, v in latency.items()},
     }
+    if card.get("tflm"):  # the file was run in TensorFlow Lite Micro: its measured arena (peak RAM)
+        out["arena_bytes"] = int(card["tflm"]["arena_bytes"])
+    return out
 
 
 def ratios(reference, current):

@@ -19,10 +19,10 @@ Example::
 Relative paths (``teacher``, ``data``, ``output``, ``student``) are relative
 to the folder of the recipe file.
 
-A recipe with ``budget: {max_bytes: N}`` (or ``max_params``, ``max_latency_us``) and no ``stages`` runs
-the default stages ``search → distill → qat → int8 export`` under that budget
-(``tfcompress.pipeline.defaults``); with ``stages``, the budget is the default of every ``search`` stage
-that gives none.
+A recipe with ``budget: {max_bytes: N}`` (or ``max_params``, ``max_arena_bytes``, ``max_latency_us``) and no
+``stages`` runs the default stages ``search → distill → qat → int8 export`` under that budget
+(``tfcompress.pipeline.defaults``); with ``stages``, the budget is the default of every ``search`` stage that
+gives none.
 """
 
 import difflib
@@ -215,7 +215,7 @@ def _check_budget(budget, where):
 
     if not isinstance(budget, dict) or not budget:
         raise ConfigError(f"{where('budget')}budget must be a mapping such as `{{max_bytes: 12000}}` (keys "
-                          f"max_bytes, max_params, max_latency_us); received {budget!r}.")
+                          f"max_bytes, max_params, max_arena_bytes, max_latency_us); received {budget!r}.")
     try:
         Budget.coerce(budget)
     except (ConfigError, ValueError, TypeError) as exc:

@@ -80,7 +80,8 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
 
 
 #: Budget keys and the measured value of the final file each limits.
-_BUDGET_KEYS = {"max_bytes": "tflite_bytes", "max_params": "params", "max_latency_us": "latency_median_us"}
+_BUDGET_KEYS = {"max_bytes": "tflite_bytes", "max_params": "params", "max_arena_bytes": "arena_bytes",
+                "max_latency_us": "latency_median_us"}
 
 
 def budget_check(config, final):
@@ -107,10 +108,13 @@ def budget_check(config, final):
 
 def budget_line(budget):
     """One sentence on the budget check (for ``report.md`` and the command's last lines)."""
-    units = {"max_bytes": "B", "max_params": "params", "max_latency_us": "µs"}
+    units = {"max_bytes": "B", "max_params": "params", "max_arena_bytes": "B of TFLM arena", "max_latency_us": "µs"}
     fmt = {"max_latency_us": "{:,.1f}"}
+    how = {"max_arena_bytes": "export with tflm: true", "max_latency_us": "set latency_runs above 0"}
     parts = [f"{_num(c['value'], fmt.get(c['key'], '{:,}'))} {units[c['key']]} {'≤' if c['met'] else '>'} "
-             f"{_num(c['limit'], fmt.get(c['key'], '{:,}'))} ({c['key']})" for c in budget["checks"]]
+             f"{_num(c['limit'], fmt.get(c['key'], '{:,}'))} ({c['key']})" if c["value"] is not None else
+             f"{c['key']} {_num(c['limit'], fmt.get(c['key'], '{:,}'))}: not measured ({how.get(c['key'], '')})"
+             for c in budget["checks"]]
     return ("met: " if budget["met"] else "NOT met: ") + "; ".join(parts)
 
 

@@ -1,10 +1,12 @@
-"""The size and latency budget a searched student must meet.
+"""The size, memory and latency budget a searched student must meet.
 
 A ``Budget`` bounds what is measured on the exported file, never estimated:
-the bytes of the int8 ``.tflite`` file, the number of parameters, and the
-latency of one inference in the LiteRT interpreter.  Size and parameters are
-known before any training (convert the untrained candidate), so a candidate
-that cannot fit is rejected without a training run.
+the bytes of the int8 ``.tflite`` file (flash), the number of parameters, the
+tensor arena TensorFlow Lite Micro needs to run it (peak RAM, measured by
+``tfcompress.export.tflm.measure_arena``), and the latency of one inference in
+the LiteRT interpreter.  Size, arena and parameters are known before any
+training (convert the untrained candidate), so a candidate that cannot fit is
+rejected without a training run.
 """
 
 import math
@@ -12,17 +14,21 @@ import math
 from tfcompress.errors import ConfigError
 
 _FIELDS = (("max_bytes", "int8_bytes", "bytes"), ("max_params", "params", "parameters"),
-           ("max_latency_us", "latency_us", "µs"))
+           ("max_arena_bytes", "arena_bytes", "bytes"), ("max_latency_us", "latency_us", "µs"))
+#: The keys of a budget, as recipes write them.
+KEYS = tuple(bound for bound, _, _ in _FIELDS)
 
 
 class Budget:
-    """Upper bounds on the int8 file size, the parameter count and the latency of a student.
+    """Upper bounds on the int8 file size, the parameter count, the TFLM arena and the latency of a student.
 
     Every bound is optional; ``Budget()`` accepts everything.
 
     Args:
         max_bytes: largest allowed size of the int8 ``.tflite`` file in bytes. Defaults to None.
         max_params: largest allowed number of parameters (trainable and not). Defaults to None.
+        max_arena_bytes: largest allowed tensor arena of TensorFlow Lite Micro in bytes (the peak RAM the model
+            needs on a microcontroller), measured on the int8 file. Defaults to None.
         max_latency_us: largest allowed median latency of one inference in microseconds, as measured by
             ``tfcompress.export.measure_latency``. Defaults to None.
 
@@ -37,9 +43,9 @@ class Budget:
         True
     """
 
-    def __init__(self, max_bytes=None, max_params=None, max_latency_us=None):
+    def __init__(self, max_bytes=None, max_params=None, max_latency_us=None, max_arena_bytes=None):
         for name, value in (("max_bytes", max_bytes), ("max_params", max_params),
-                            ("max_latency_us", max_latency_us)):
+                            ("max_latency_us", max_latency_us), ("max_arena_bytes", max_arena_bytes)):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
@@ -49,20 +55,24 @@ class Budget:
         self.max_bytes = max_bytes
         self.max_params = max_params
         self.max_latency_us = max_latency_us
+        self.max_arena_bytes = max_arena_bytes
 
     def ceiling(self):
         """The upper bounds alone (subclasses with lower bounds return a plain ``Budget``)."""
         return self
 
     def get_config(self):
-        return {"max_bytes": self.max_bytes, "max_params": self.max_params, "max_latency_us": self.max_latency_us}
+        config = {"max_bytes": self.max_bytes, "max_params": self.max_params, "max_latency_us": self.max_latency_us}
+        if self.max_arena_bytes is not None:  # older recipes and saved searches have no such key
+            config["max_arena_bytes"] = self.max_arena_bytes
+        return config
 
     @classmethod
     def from_config(cls, config):
         try:
             return cls(**(config or {}))
         except TypeError as exc:
-            raise ConfigError(f"Budget: {exc}; valid keys: max_bytes, max_params, max_latency_us.") from None
+            raise ConfigError(f"Budget: {exc}; valid keys: {', '.join(KEYS)}.") from None
 
     @classmethod
     def coerce(cls, budget):
@@ -78,18 +88,22 @@ class Budget:
 
     @property
     def is_unbounded(self):
-        return self.max_bytes is None and self.max_params is None and self.max_latency_us is None
+        return all(getattr(self, bound) is None for bound in KEYS)
 
     @property
     def needs_latency(self):
         return self.max_latency_us is not None
 
+    @property
+    def needs_arena(self):
+        return self.max_arena_bytes is not None
+
     def violations(self, measured):
         """Human-readable list of the bounds that ``measured`` breaks (empty if it fits).
 
         Args:
-            measured: dict that may hold ``int8_bytes``, ``params`` and ``latency_us``; a missing
-                measurement is not checked.
+            measured: dict that may hold ``int8_bytes``, ``params``, ``arena_bytes`` and ``latency_us``; a
+                missing measurement is not checked.
         """
         out = []
         for bound, key, _ in _FIELDS:
@@ -114,4 +128,4 @@ def _fmt(value):
     return f"{value:.1f}" if isinstance(value, float) and not float(value).is_integer() else f"{int(value)}"
 
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "KEYS"]

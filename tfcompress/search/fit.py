@@ -3,7 +3,7 @@
 A search over fixed widths under a byte budget throws most draws away (on 32x32 images 130 of 146 drawn plain
 CNNs were over or far under the budget). Here the oracle draws only the structure; ``fit_width`` then finds
 the width at which the measured int8 file lies between ``floor`` (``min_fill x max_bytes``) and ``max_bytes``,
-and at which the other bounds (parameters, latency) hold; ``fit_candidate`` drops blocks from a structure
+and at which the other bounds (parameters, TFLM arena, latency) hold; ``fit_candidate`` drops blocks from a structure
 that breaks the budget even at the narrowest width.
 
 Every step is a measurement: parameters (a build), the int8 file (a conversion, with trained-like weights,
@@ -17,7 +17,7 @@ import math
 
 from tfcompress._keras import keras
 from tfcompress.search.families import WIDTH
-from tfcompress.search.measure import int8_bytes_as_trained, latency_us
+from tfcompress.search.measure import arena_bytes, int8_bytes_as_trained, latency_us
 from tfcompress.search.spaces import build_with
 
 #: Most conversions spent fitting one candidate.
@@ -113,10 +113,11 @@ def fit_width(hypermodel, space, values, budget, representative, min_fill=None, 
 
 def _primary(budget):
     """The measurement the width is fitted to, and its limit: bytes, else parameters, else latency."""
-    for bound, key in (("max_bytes", "int8_bytes"), ("max_params", "params"), ("max_latency_us", "latency_us")):
+    for bound, key in (("max_bytes", "int8_bytes"), ("max_params", "params"), ("max_arena_bytes", "arena_bytes"),
+                       ("max_latency_us", "latency_us")):
         if getattr(budget, bound) is not None:
             return key, float(getattr(budget, bound))
-    raise ValueError("fit_width needs a budget with max_bytes, max_params or max_latency_us")
+    raise ValueError("fit_width needs a budget with max_bytes, max_params, max_arena_bytes or max_latency_us")
 
 
 def _clip(width, lo, hi):
@@ -145,7 +146,8 @@ class _Search:
         return point["params"]
 
     def measure(self, width, latency, model=None):
-        """Parameters, int8 bytes, then latency of the candidate at ``width``, stopping at the first broken bound."""
+        """Parameters, int8 bytes, the TFLM arena (when bounded), then latency of the candidate at ``width``,
+        stopping at the first broken bound."""
         point = self.points.setdefault(width, {})
         model = model if model is not None else self.build(width)
         point["params"] = int(model.count_params())
@@ -155,6 +157,8 @@ class _Search:
             self.conversions += 1
             self.files[width] = int8_bytes_as_trained(model, self.representative)
             point["int8_bytes"] = len(self.files[width])
+        if not self.budget.violations(point) and self.budget.needs_arena and "arena_bytes" not in point:
+            point["arena_bytes"] = arena_bytes(self.files[width])
         if not self.budget.violations(point) and latency and "latency_us" not in point:
             point["latency_us"] = latency_us(self.files[width])
         return point

@@ -1,9 +1,10 @@
 """Measuring a candidate the way the budget is stated: on its int8 file.
 
-Conversion and latency come from ``tfcompress.export`` (``convert`` and
-``measure_latency``); this module only gathers the numbers a search needs and
-checks them against a ``Budget`` in the cheapest order (parameters, bytes,
-latency), so an over-budget candidate costs at most one conversion.
+Conversion, arena and latency come from ``tfcompress.export`` (``convert``,
+``tflm.measure_arena`` and ``measure_latency``); this module only gathers the
+numbers a search needs and checks them against a ``Budget`` in the cheapest
+order (parameters, bytes, arena, latency), so an over-budget candidate costs
+at most one conversion.
 """
 
 import numbers
@@ -36,6 +37,13 @@ def latency_us(tflite_bytes, runs=LATENCY_RUNS):
     return float(out["median_us"])
 
 
+def arena_bytes(tflite_bytes):
+    """The smallest TensorFlow Lite Micro arena that runs the file, measured (``tfcompress.export.tflm``)."""
+    from tfcompress.export.tflm import measure_arena
+
+    return int(measure_arena(tflite_bytes)["arena_bytes"])
+
+
 def int8_bytes_as_trained(model, representative_data):
     """Convert ``model`` as it will be after training, then restore its initial weights.
 
@@ -63,9 +71,12 @@ def measure_candidate(model, representative_data, budget, latency=True):
         latency: measure latency even when the budget does not bound it. Defaults to True.
 
     Returns:
-        ``(measured, violations)``: a dict with ``params`` and, as far as measured, ``int8_bytes`` and
-        ``latency_us`` (median µs, batch 1, interpreter defaults); and the list of broken bounds (empty if
-        the candidate fits).
+        ``(measured, violations)``: a dict with ``params`` and, as far as measured, ``int8_bytes``,
+        ``arena_bytes`` (when the budget bounds it) and ``latency_us`` (median µs, batch 1, interpreter
+        defaults); and the list of broken bounds (empty if the candidate fits).
+
+    Raises:
+        ConversionError: TensorFlow Lite Micro cannot run the candidate (when the budget bounds the arena).
     """
     measured = {"params": int(model.count_params())}
     violations = budget.violations(measured)
@@ -76,9 +87,14 @@ def measure_candidate(model, representative_data, budget, latency=True):
     violations = budget.violations(measured)
     if violations:
         return measured, violations
+    if budget.needs_arena:
+        measured["arena_bytes"] = arena_bytes(tflite)
+        violations = budget.violations(measured)
+        if violations:
+            return measured, violations
     if latency or budget.needs_latency:
         measured["latency_us"] = latency_us(tflite)
     return measured, budget.violations(measured)
 
 
-__all__ = ["int8_bytes", "int8_bytes_as_trained", "latency_us", "measure_candidate"]
+__all__ = ["int8_bytes", "int8_bytes_as_trained", "arena_bytes", "latency_us", "measure_candidate"]

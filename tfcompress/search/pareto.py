@@ -31,17 +31,20 @@ def pareto_front(rows, size_key="int8_bytes", score_key="val_accuracy"):
 
 
 _COLUMNS = (("trial_id", "trial"), ("status", "status"), ("val_accuracy", "val acc"), ("score", "score"),
-            ("params", "params"), ("int8_bytes", "int8 bytes"), ("latency_us", "latency µs"),
+            ("params", "params"), ("int8_bytes", "int8 bytes"), ("arena_bytes", "TFLM arena B"),
+            ("latency_us", "latency µs"),
             ("train_seconds", "train s"), ("draws", "draws"), ("hyperparameters", "hyperparameters"))
 
 
 def trials_markdown(rows, pareto_ids=()):
-    """A Markdown table of trials; trials on the Pareto front are marked with ``*``."""
-    lines = ["| " + " | ".join(title for _, title in _COLUMNS) + " |",
-             "|" + "|".join("---" for _ in _COLUMNS) + "|"]
+    """A Markdown table of trials; trials on the Pareto front are marked with ``*``. The TFLM arena column is
+    shown when a trial measured it (a budget with ``max_arena_bytes``)."""
+    columns = [c for c in _COLUMNS if c[0] != "arena_bytes" or any(r.get("arena_bytes") for r in rows)]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
         cells = []
-        for key, _ in _COLUMNS:
+        for key, _ in columns:
             value = row.get(key)
             if key == "trial_id" and value in pareto_ids:
                 value = f"{value}*"

@@ -218,13 +218,13 @@ def _row(tuner, trial):
            "hyperparameters": dict(trial.hyperparameters.values)}
     if record.get("values"):
         row["hyperparameters"] = dict(row["hyperparameters"], **record["values"])
-    for name in ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds", "draws",
-                 "fit_conversions", "val_accuracy_float"):
+    for name in ("score", "val_accuracy", "params", "int8_bytes", "arena_bytes", "latency_us", "train_seconds",
+                 "draws", "fit_conversions", "val_accuracy_float"):
         if trial.metrics.exists(name):
             row[name] = trial.metrics.get_last_value(name)
         elif name in record:
             row[name] = record[name]
-    for name in ("params", "int8_bytes"):
+    for name in ("params", "int8_bytes", "arena_bytes"):
         if row.get(name) is not None:
             row[name] = int(row[name])
     row["tuner_id"] = record.get("tuner_id")

@@ -20,7 +20,7 @@ import numpy as np
 from keras_tuner.engine import base_tuner
 
 from tfcompress._keras import keras
-from tfcompress.errors import ConfigError
+from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.fileio import atomic_path, atomic_write
 from tfcompress.progress import format_seconds
 from tfcompress.search.fit import fit_candidate
@@ -239,7 +239,8 @@ class StudentTuner(base_tuner.BaseTuner):
         self._write_record(trial.trial_id, record)
         keras.backend.clear_session()
         return {key: float(record[key]) for key in
-                ("score", "val_accuracy", "params", "int8_bytes", "latency_us", "train_seconds") if key in record}
+                ("score", "val_accuracy", "params", "int8_bytes", "arena_bytes", "latency_us", "train_seconds")
+                if key in record}
 
     def _candidate(self, trial, record):
         """Build the trial's candidate and measure it against the budget before training (Rejected if over).
@@ -254,9 +255,12 @@ class StudentTuner(base_tuner.BaseTuner):
         keras.utils.set_random_seed(seed)
         fitted = getattr(self.hypermodel, "fit_width", False) and "tuner/trial_id" not in hp.values
         if fitted:
-            fit, values, draws = fit_candidate(self.hypermodel, self.oracle.get_space(), hp.values, self.budget,
-                                               self.representative(),
-                                               min_fill=getattr(self.budget, "min_fill", None))
+            try:
+                fit, values, draws = fit_candidate(self.hypermodel, self.oracle.get_space(), hp.values,
+                                                   self.budget, self.representative(),
+                                                   min_fill=getattr(self.budget, "min_fill", None))
+            except ConversionError as exc:  # e.g. TFLite Micro cannot run it (a budget with max_arena_bytes)
+                self._reject(trial, record, str(exc).splitlines()[0][:300])
             hp.values.clear()
             hp.values.update(values)
             measured, violations = fit.measured, fit.violations
@@ -265,13 +269,20 @@ class StudentTuner(base_tuner.BaseTuner):
             keras.utils.set_random_seed(seed)  # the fit built several models: initialise this one afresh
         model = check_student(self.hypermodel.build(hp))
         if not fitted:
-            measured, violations = measure_candidate(model, self.representative(), self.budget)
+            try:
+                measured, violations = measure_candidate(model, self.representative(), self.budget)
+            except ConversionError as exc:
+                self._reject(trial, record, str(exc).splitlines()[0][:300])
         record.update(measured)
         if violations:
-            record["rejected"] = "; ".join(violations)
-            self._write_record(trial.trial_id, record)
-            raise Rejected(REJECTED_PREFIX + record["rejected"])
+            self._reject(trial, record, "; ".join(violations))
         return model
+
+    def _reject(self, trial, record, reason):
+        """Record why the candidate is not trained and give the trial up (a draw, not a failure)."""
+        record["rejected"] = reason
+        self._write_record(trial.trial_id, record)
+        raise Rejected(REJECTED_PREFIX + reason)
 
     def _check_trained(self, model, record):
         """Fail the trial (only it) unless the trained student is finite, converts to int8 within the budget and
