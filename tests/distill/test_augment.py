@@ -5,7 +5,7 @@ import pytest
 
 import tfcompress
 from tfcompress.distill import Distill
-from tfcompress.distill.stage import shifted_batches
+from tfcompress.distill.stages import shifted_batches
 from tfcompress.errors import ConfigError
 from tfcompress.train import Trainer
 

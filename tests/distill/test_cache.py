@@ -4,7 +4,7 @@ import numpy as np
 
 from tfcompress import build_mlp
 from tfcompress.distill.cache import TeacherCache, fingerprint
-from tfcompress.distill.stage import Distill
+from tfcompress.distill.stages import Distill
 from tfcompress.train import Trainer
 
 

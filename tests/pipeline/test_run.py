@@ -10,7 +10,7 @@ from tfcompress import build_mlp, keras, make_tabular_data
 from tfcompress.export import evaluate_tflite
 from tfcompress.pipeline import Pipeline
 from tfcompress.pipeline.state import RunState
-from tfcompress.prune.magnitude import MagnitudePruning
+from tfcompress.prune import MagnitudePruning
 from tfcompress.quantize.stages import PostTrainingQuantization
 
 

@@ -7,7 +7,7 @@ import channel_models as cm
 from tfcompress._keras import keras
 from tfcompress.errors import ModelError
 from tfcompress.prune import ChannelPruning, plan_channels, prune_channels, recalibrate_batch_norm
-from tfcompress.prune.channel_stage import RECALIBRATION_BATCHES
+from tfcompress.prune.stages import RECALIBRATION_BATCHES
 
 L = keras.layers
 

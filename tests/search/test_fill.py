@@ -3,7 +3,7 @@
 import pytest
 
 from tfcompress.errors import ConfigError
-from tfcompress.search.stage import FillBudget, SearchStage
+from tfcompress.search.stages import FillBudget, SearchStage
 
 
 def test_fill_budget_rejects_small_fully_measured_candidates():

@@ -7,7 +7,7 @@ from tfcompress.distill.generator import build_generator
 from tfcompress.distill.losses import DecoupledKD, DistillationLoss, KLDivergence, StandardizedKL
 from tfcompress.distill.schedule import CosineDecay, TimeLimit
 from tfcompress.distill.specs import FeatureDistillation, LogitsDistillation
-from tfcompress.distill.stage import Distill, FeatureDistill
+from tfcompress.distill.stages import Distill, FeatureDistill
 
 __all__ = [
     "Distiller", "FeatureDistiller", "DataFreeDistiller", "DistillationLoss", "KLDivergence", "StandardizedKL",

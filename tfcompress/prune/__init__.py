@@ -10,19 +10,17 @@ Channel pruning keeps three roles apart: ``ChannelGraph`` (which channels are ti
 
 from tfcompress.prune.batchnorm import recalibrate_batch_norm
 from tfcompress.prune.channel import channel_counts, group_counts, plan_channels, prune_channels
-from tfcompress.prune.channel_stage import ChannelPruning
 from tfcompress.prune.graph import ChannelGraph, Group
 from tfcompress.prune.importance import Importance, get_importance, importance_names, register_importance
 from tfcompress.prune.plan import PruningPlan
 from tfcompress.prune.rebuild import zero_channels
 from tfcompress.prune.sensitivity import SensitivityTable, allocate, sensitivity_scan
-from tfcompress.prune.gradient import (GradientPruning, MaskEnforcer, apply_masks, gradient_importance,
-                                       masks_from_scores, prune_gradient)
-from tfcompress.prune.magnitude import (MagnitudePruning, prune_magnitude, pruning_callbacks, strip,
-                                        wrap_for_pruning)
+from tfcompress.prune.gradient import MaskEnforcer, apply_masks, gradient_importance, masks_from_scores, prune_gradient
+from tfcompress.prune.magnitude import prune_magnitude, pruning_callbacks, strip, wrap_for_pruning
 from tfcompress.prune.schedule import make_schedule, steps_per_epoch
 from tfcompress.prune.select import DEFAULT_EXCLUDE, layer_targets, resolve_exclude
-from tfcompress.prune.structured import MbyNPruning, check_m_by_n, is_m_by_n_sparse, prune_m_by_n
+from tfcompress.prune.stages import ChannelPruning, GradientPruning, MagnitudePruning, MbyNPruning
+from tfcompress.prune.structured import check_m_by_n, is_m_by_n_sparse, prune_m_by_n
 from tfcompress.prune.summary import format_summary, sparsity_summary, stage_report, total_sparsity
 
 __all__ = [

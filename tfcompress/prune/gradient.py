@@ -18,8 +18,6 @@ import numpy as np
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, DataError
 from tfcompress.prune import select
-from tfcompress.prune.summary import stage_report
-from tfcompress.stage import Stage, check_choice, check_layer_map, check_number, register_stage
 from tfcompress.train import classification_loss
 
 CRITERIA = ("taylor", "movement")
@@ -187,50 +185,3 @@ def prune_gradient(model, trainer, sparsity, epochs, criterion="taylor", scope="
     trainer.fit(pruned, epochs, callbacks=[MaskEnforcer(pruned, masks)], learning_rate=learning_rate)
     kept = {key: float(mask.mean()) for key, mask in masks.items()}
     return pruned, {"targets": targets, "criterion": criterion, "scope": scope, "kept_share": kept}
-
-
-@register_stage
-class GradientPruning(Stage):
-    """Stage: gradient-importance (Taylor / movement) pruning with masks held while fine-tuning.
-
-    Recipe: ``prune: {method: gradient, sparsity: 0.7, criterion: taylor}``.
-
-    Args:
-        sparsity: share of kernel weights zeroed, in [0, 1). Defaults to 0.5.
-        epochs: fine-tuning epochs after pruning. Defaults to 2.
-        criterion: ``"taylor"`` (|w·∂L/∂w|) or ``"movement"`` (−w·∂L/∂w). Defaults to "taylor".
-        scope: ``"global"`` (one ranking over all pruned layers) or ``"layer"``. Defaults to "global".
-        batches: training batches over which importance is accumulated. Defaults to 8.
-        layer_sparsity: dict layer name -> sparsity overriding ``sparsity``. Defaults to None.
-        exclude: layers left dense: names, ``"first_conv"``, ``"classifier"``. Defaults to both keywords.
-        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
-    """
-
-    name = "prune"
-    reduces_size = True
-    method = "gradient"
-
-    def __init__(self, sparsity=0.5, epochs=2, criterion="taylor", scope="global", batches=8, layer_sparsity=None,
-                 exclude=select.DEFAULT_EXCLUDE, learning_rate=None):
-        check_number(self, "sparsity", sparsity, 0, 1, high_open=True, what=select.SPARSITY)
-        check_number(self, "epochs", epochs, 0, integer=True)
-        check_choice(self, "criterion", criterion, CRITERIA)
-        check_choice(self, "scope", scope, SCOPES)
-        check_number(self, "batches", batches, 1, integer=True)
-        check_layer_map(self, "layer_sparsity", layer_sparsity, "a number in [0, 1)", low=0, high=1, high_open=True)
-        select.check_exclude(self, exclude)
-        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
-        self.sparsity = sparsity
-        self.epochs = epochs
-        self.criterion = criterion
-        self.scope = scope
-        self.batches = batches
-        self.layer_sparsity = layer_sparsity
-        self.exclude = exclude
-        self.learning_rate = learning_rate
-
-    def apply(self, model, trainer):
-        pruned, info = prune_gradient(model, trainer, self.sparsity, self.epochs, self.criterion, self.scope,
-                                      self.batches, self.layer_sparsity, self.exclude, self.learning_rate)
-        self._report = stage_report(self.method, pruned, trainer, info)
-        return pruned

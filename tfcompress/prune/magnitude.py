@@ -1,4 +1,4 @@
-"""Magnitude pruning through TFMOT, with per-layer targets and exclusions, as functions and a stage.
+"""Magnitude pruning through TFMOT, with per-layer targets and exclusions, as functions (the stage is in ``stages.py``).
 
 The TFMOT verbs (wrap -> train with ``UpdatePruningStep`` -> strip) are kept,
 but done for the user: ``wrap_for_pruning`` wraps only the chosen layers of a
@@ -18,14 +18,11 @@ from tfcompress._compat import is_graph_network, tfmot_prune_registry, tfmot_reg
 from tfcompress._keras import keras
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.prune import select
-from tfcompress.prune.schedule import SCHEDULES, describe_schedule, make_schedule, steps_per_epoch
-from tfcompress.prune.summary import stage_report
-from tfcompress.stage import Stage, check_choice, check_layer_map, check_number, refuse_option, register_stage
+from tfcompress.prune.schedule import describe_schedule, make_schedule, steps_per_epoch
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 _sparsity = tfmot.sparsity.keras
-_UPDATES = "a whole number >= 1 (or null for about 10)"
 
 
 def tfmot_prunable(layer):
@@ -137,58 +134,3 @@ def prune_magnitude(model, trainer, sparsity, epochs, schedule="polynomial", lay
     info = {"targets": targets, "steps_per_epoch": steps,
             "schedule": describe_schedule(next(iter(schedules.values())))}
     return pruned, info
-
-
-@register_stage
-class MagnitudePruning(Stage):
-    """Stage: TFMOT magnitude pruning with a schedule counted in epochs (recipe ``prune: {method: magnitude}``).
-
-    Args:
-        sparsity: target share of zero kernel weights per pruned layer, in [0, 1). Defaults to 0.5.
-        epochs: fine-tuning epochs while pruning. Defaults to 2.
-        schedule: ``"polynomial"`` (gradual) or ``"constant"``. Defaults to "polynomial".
-        layer_sparsity: dict layer name -> sparsity overriding ``sparsity``. Defaults to None.
-        exclude: layers left dense: names, ``"first_conv"``, ``"classifier"``. Defaults to both keywords.
-        initial_sparsity: first sparsity of the polynomial schedule. Defaults to 0.0.
-        end_fraction: share of the epochs by which the final sparsity is reached. Defaults to 0.6.
-        updates: mask updates over the run (None for about 10). Defaults to None.
-        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
-    """
-
-    name = "prune"
-    reduces_size = True
-    method = "magnitude"
-    default_method = True
-
-    def __init__(self, sparsity=0.5, epochs=2, schedule="polynomial", layer_sparsity=None,
-                 exclude=select.DEFAULT_EXCLUDE, initial_sparsity=0.0, end_fraction=0.6, updates=None,
-                 learning_rate=None):
-        check_number(self, "sparsity", sparsity, 0, 1, high_open=True, what=select.SPARSITY)
-        check_number(self, "epochs", epochs, 1, integer=True)
-        check_choice(self, "schedule", schedule, SCHEDULES)
-        check_layer_map(self, "layer_sparsity", layer_sparsity, "a number in [0, 1)", low=0, high=1, high_open=True)
-        select.check_exclude(self, exclude)
-        check_number(self, "initial_sparsity", initial_sparsity, 0, 1, high_open=True)
-        check_number(self, "end_fraction", end_fraction, 0, 1, low_open=True)
-        check_number(self, "updates", updates, 1, none="about 10", what=_UPDATES)
-        if updates is not None and int(updates) != updates:  # make_schedule takes 4.0 as 4
-            refuse_option(self, "updates", _UPDATES, updates)
-        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
-        self.sparsity = sparsity
-        self.epochs = epochs
-        self.schedule = schedule
-        self.layer_sparsity = layer_sparsity
-        self.exclude = exclude
-        self.initial_sparsity = initial_sparsity
-        self.end_fraction = end_fraction
-        self.updates = updates
-        self.learning_rate = learning_rate
-
-    def apply(self, model, trainer):
-        pruned, info = prune_magnitude(model, trainer, self.sparsity, self.epochs, schedule=self.schedule,
-                                       layer_sparsity=self.layer_sparsity, exclude=self.exclude,
-                                       initial_sparsity=self.initial_sparsity, end_fraction=self.end_fraction,
-                                       updates=self.updates, learning_rate=self.learning_rate)
-        self._report = stage_report(self.method, pruned, trainer, info)
-        return pruned
-

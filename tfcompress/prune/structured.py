@@ -12,12 +12,8 @@ import numpy as np
 from tfcompress.errors import ConfigError, ShapeError
 from tfcompress.prune import select
 from tfcompress.prune.magnitude import magnitude_targets, pruning_callbacks, strip, wrap_for_pruning
-from tfcompress.prune.summary import stage_report
-from tfcompress.stage import Stage, check_number, is_number, refuse_option, register_stage
 
 import tensorflow_model_optimization as tfmot  # noqa: E402  (after tfcompress._keras, via select)
-
-_M_BY_N = "a pair [m, n] of integers with 0 < m < n (m zeros in every n weights), e.g. [2, 4]"
 
 
 def check_m_by_n_arg(m_by_n):
@@ -108,36 +104,3 @@ def prune_m_by_n(model, trainer, epochs, m_by_n=(2, 4), exclude=select.DEFAULT_E
     trainer.fit(wrapped, epochs, callbacks=pruning_callbacks(), learning_rate=learning_rate)
     pruned = strip(wrapped)
     return pruned, {"targets": targets, "m_by_n": [m, n], "pattern_holds": check_m_by_n(pruned, (m, n), targets)}
-
-
-@register_stage
-class MbyNPruning(Stage):
-    """Stage: m-by-n structured sparsity through TFMOT (recipe ``prune: {method: m_by_n}``).
-
-    Args:
-        m_by_n: m zeros in every n consecutive input-channel weights. Defaults to (2, 4).
-        epochs: fine-tuning epochs with the mask held. Defaults to 2.
-        exclude: layers left dense: names, ``"first_conv"``, ``"classifier"``. Defaults to both keywords.
-        learning_rate: fine-tuning learning rate (None for the trainer's). Defaults to None.
-    """
-
-    name = "prune"
-    reduces_size = True
-    method = "m_by_n"
-
-    def __init__(self, m_by_n=(2, 4), epochs=2, exclude=select.DEFAULT_EXCLUDE, learning_rate=None):
-        if not (isinstance(m_by_n, (list, tuple)) and len(m_by_n) == 2
-                and all(is_number(v) and float(v).is_integer() for v in m_by_n) and 0 < m_by_n[0] < m_by_n[1]):
-            refuse_option(self, "m_by_n", _M_BY_N, m_by_n)  # (2.0, 4.0) passes, as check_m_by_n_arg takes it
-        check_number(self, "epochs", epochs, 1, integer=True)
-        select.check_exclude(self, exclude)
-        check_number(self, "learning_rate", learning_rate, 0, low_open=True, none="the trainer's")
-        self.m_by_n = m_by_n
-        self.epochs = epochs
-        self.exclude = exclude
-        self.learning_rate = learning_rate
-
-    def apply(self, model, trainer):
-        pruned, info = prune_m_by_n(model, trainer, self.epochs, self.m_by_n, self.exclude, self.learning_rate)
-        self._report = stage_report(self.method, pruned, trainer, info)
-        return pruned

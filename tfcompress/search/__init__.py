@@ -8,7 +8,7 @@ from tfcompress.search.budget import Budget
 from tfcompress.search.pareto import pareto_front, plot_pareto, trials_markdown
 from tfcompress.search.search import SearchResult, check_reachable, search_student
 from tfcompress.search.spaces import CNNSpace, MLPSpace, make_space
-from tfcompress.search.stage import SearchStage
+from tfcompress.search.stages import SearchStage
 from tfcompress.search.tuner import StudentTuner, make_oracle, mnas_reward
 
 __all__ = ["Budget", "SearchResult", "SearchStage", "CNNSpace", "MLPSpace", "StudentTuner", "check_reachable",
