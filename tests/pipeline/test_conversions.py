@@ -1,0 +1,57 @@
+"""Each distinct model is converted once per run: counted from outside, by wrapping the TFLite converter.
+
+``benchmarks/conversions.py --count-only`` wraps ``tf.lite.TFLiteConverter``'s constructors and runs the real
+``tfcompress run`` command; nothing of tfcompress reports the count itself.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from tfcompress import build_mlp, keras, make_tabular_data
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "conversions.py")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("conversions")
+    data = make_tabular_data(n_samples=400, n_features=8, n_classes=3)
+    keras.utils.set_random_seed(0)
+    teacher = build_mlp((8,), 3, units=(32,), name="teacher")
+    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    teacher.fit(data["x_train"], data["y_train"], epochs=5, verbose=0)
+    teacher.save(str(root / "teacher.keras"))
+    np.savez(root / "data.npz", **data)
+    return root
+
+
+def _count(root, name, stages):
+    recipe = {"teacher": str(root / "teacher.keras"), "data": str(root / "data.npz"), "output": str(root / name),
+              "student": {"family": "mlp", "units": [16]}, "latency_runs": 5, "stages": stages}
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = subprocess.run([sys.executable, SCRIPT, "--count-only", "--", "run", str(path), "--quiet"],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert os.path.exists(root / name / "model.tflite")
+    return counts
+
+
+def test_distill_and_export_convert_to_int8_twice(workspace):
+    counts = _count(workspace, "distill", [{"distill": {"epochs": 2}}, {"export": {"format": "int8"}}])
+    assert counts["int8_conversions"] <= 2  # the teacher and the distilled student; the export reuses its file
+    assert counts["int8_conversions"] == counts["int8_distinct_files"]
+
+
+def test_distill_qat_and_export_convert_to_int8_three_times(workspace):
+    counts = _count(workspace, "qat", [{"distill": {"epochs": 2}}, {"quantize": {"method": "qat", "epochs": 1}},
+                                       {"export": {"format": "int8"}}])
+    assert counts["int8_conversions"] <= 3  # teacher, distilled, QAT (its PTQ fallback reuses the distilled file)
+    assert counts["int8_conversions"] == counts["int8_distinct_files"]
