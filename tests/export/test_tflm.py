@@ -156,3 +156,14 @@ def test_a_format_tflm_cannot_run_is_refused_in_one_line(converted):
     with pytest.raises(ConversionError, match="Hybrid models are not supported") as info:
         check_tflm(converted("dynamic"))  # int8 weights with float activations: no TFLM kernel takes them
     assert "\n" not in str(info.value) and ".." not in str(info.value)
+
+
+def test_predict_tflm_scores_like_litert(trained_cnn, digits):
+    from tfcompress.export import convert, predict_tflite, predict_tflm
+
+    flat = convert(trained_cnn, "int8", representative_data=digits["x_train"])
+    x, y = digits["x_test"][:64], digits["y_test"][:64]
+    tflm, litert = predict_tflm(flat, x), predict_tflite(flat, x)
+    assert tflm.shape == litert.shape == (64, 10)
+    assert np.mean(tflm.argmax(1) == litert.argmax(1)) >= 0.95
+    assert abs(np.mean(tflm.argmax(1) == y) - np.mean(litert.argmax(1) == y)) <= 0.05

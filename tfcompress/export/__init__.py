@@ -22,7 +22,7 @@ from tfcompress.fileio import atomic_write, read_tflite
 from tfcompress.fileio import load_model as load_keras_model  # the one model loader, under its export name
 from tfcompress.export.inspection import inspect_tflite, model_size
 from tfcompress.export.runtime import evaluate_tflite, measure_latency, predict_tflite
-from tfcompress.export.tflm import check_tflm
+from tfcompress.export.tflm import check_tflm, predict_tflm
 from tfcompress.export.verify import verify_tflite
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "export_tflite",
     "verify_tflite",
     "check_tflm",
+    "predict_tflm",
     "evaluate_tflite",
     "predict_tflite",
     "measure_latency",

@@ -305,6 +305,25 @@ def _tflm_outputs(data, x, arena_size, ops):
     return dequantize_output(raw, out_d), out_d
 
 
+def predict_tflm(tflite, x, arena_size=None):
+    """Outputs of a TFLite model run in TensorFlow Lite Micro, dequantized to float (one invoke per sample).
+
+    Args:
+        tflite: model bytes or ``.tflite`` path (one input, one output).
+        x: float inputs ``[n, ...]`` (integer models get them quantized).
+        arena_size: the arena to allocate; None measures the smallest that works (``measure_arena``) first.
+
+    Returns:
+        A float32 array ``[n, ...]``.
+    """
+    from tfcompress.export.inspection import inspect_tflite
+
+    data = read_tflite(tflite)
+    ops = sorted(inspect_tflite(data)["ops"])
+    size = int(arena_size) if arena_size else measure_arena(data)["arena_bytes"]
+    return _tflm_outputs(data, np.asarray(x, dtype="float32"), size, ops)[0].astype("float32")
+
+
 def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None):
     """Check that a TFLite model runs in TensorFlow Lite Micro: its ops, its measured arena, and its outputs.
 
@@ -383,4 +402,4 @@ def format_tflm(result):
     return line
 
 
-__all__ = ["check_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm", "tflm_version"]
+__all__ = ["check_tflm", "predict_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm", "tflm_version"]
