@@ -139,3 +139,29 @@ def test_markdown_and_plot(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["front.png"]  # no temporary file left
     (tmp_path / "ref.txt").write_text("")  # the plot gets the permissions of any file the user writes
     assert os.stat(path).st_mode & 0o777 == os.stat(tmp_path / "ref.txt").st_mode & 0o777
+
+
+def test_board_presets_give_flash_and_ram_bounds():
+    from tfcompress.errors import ConfigError
+    from tfcompress.search.boards import BOARDS
+    from tfcompress.search.budget import expand_budget
+
+    b = Budget.from_config({"board": "stm32f746"})
+    assert (b.max_bytes, b.max_arena_bytes) == (BOARDS["stm32f746"]["flash_bytes"], 320 * 1024)
+    assert expand_budget({"board": "STM32-F746", "max_arena_bytes": 100000}) == {"max_bytes": 1024 * 1024,
+                                                                                "max_arena_bytes": 100000}
+    with pytest.raises(ConfigError, match="unknown board 'arduino'.*stm32f746"):
+        Budget.from_config({"board": "arduino"})
+    assert all(v["source"] and v["ram_bytes"] < v["flash_bytes"] * 4 for v in BOARDS.values())
+
+
+def test_a_recipe_budget_may_name_a_board():
+    from tfcompress.pipeline import Pipeline
+    from tfcompress.pipeline.report import budget_check
+
+    pipeline = Pipeline([], teacher="t.keras", budget={"board": "nrf52840"})
+    assert pipeline.budget == {"max_bytes": 1024 * 1024, "max_arena_bytes": 256 * 1024}
+    assert pipeline.get_config()["stages"][-1] == {"export": {"format": "int8", "c_array": False,
+                                                              "num_samples": 300, "tflm": True}}
+    check = budget_check({"budget": {"board": "nrf52840"}}, {"tflite_bytes": 5000, "arena_bytes": 3000})
+    assert check["met"] and [c["key"] for c in check["checks"]] == ["max_bytes", "max_arena_bytes"]

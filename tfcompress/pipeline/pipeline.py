@@ -45,6 +45,10 @@ class Pipeline:
 
     def __init__(self, stages, teacher=None, student=None, data=None, output=None, seed=0, batch_size=64,
                  learning_rate=1e-3, distill=None, latency_runs=200, budget=None, tolerance=DEFAULT_TOLERANCE):
+        if budget is not None:
+            from tfcompress.search.budget import expand_budget
+
+            budget = expand_budget(budget)  # a board preset becomes its flash and RAM bounds
         if not stages and budget is not None:
             from tfcompress.pipeline.defaults import default_stages
 

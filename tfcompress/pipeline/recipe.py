@@ -158,8 +158,9 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
     stages = recipe.get("stages")
     if not stages and recipe.get("budget") is not None:
         from tfcompress.pipeline.defaults import default_stages
+        from tfcompress.search.budget import expand_budget
 
-        stages = default_stages(recipe["budget"])
+        stages = default_stages(expand_budget(recipe["budget"]))
     if stages is None:
         stages = []
     if not isinstance(stages, list):

@@ -97,6 +97,9 @@ def budget_check(config, final):
             budget = entry["search"].get("budget")
     if not isinstance(budget, dict):
         return None
+    from tfcompress.search.budget import expand_budget
+
+    budget = expand_budget(budget)  # a board preset as its flash and RAM bounds
     checks = []
     for key, measured in _BUDGET_KEYS.items():
         if budget.get(key) is not None:

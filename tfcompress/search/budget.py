@@ -69,10 +69,17 @@ class Budget:
 
     @classmethod
     def from_config(cls, config):
+        """A ``Budget`` from a dict of bounds; ``board`` (``tfcompress.search.boards``) gives the flash and RAM of a
+        board, and the bounds beside it override them."""
+        config = dict(config or {})
+        if "board" in config:
+            from tfcompress.search.boards import board_budget
+
+            config = dict(board_budget(config.pop("board")), **config)
         try:
-            return cls(**(config or {}))
+            return cls(**config)
         except TypeError as exc:
-            raise ConfigError(f"Budget: {exc}; valid keys: {', '.join(KEYS)}.") from None
+            raise ConfigError(f"Budget: {exc}; valid keys: {', '.join(KEYS)}, board.") from None
 
     @classmethod
     def coerce(cls, budget):
@@ -124,8 +131,21 @@ class Budget:
         return f"Budget({args})"
 
 
+def expand_budget(budget):
+    """A budget dict with a ``board`` preset replaced by its bounds and unset bounds left out (None stays None).
+
+    Example:
+        >>> expand_budget({"board": "stm32f746", "max_bytes": 200000})
+        {'max_bytes': 200000, 'max_arena_bytes': 327680}
+    """
+    if not isinstance(budget, dict):
+        return budget
+    config = Budget.from_config(budget).get_config()
+    return {k: v for k, v in config.items() if v is not None}
+
+
 def _fmt(value):
     return f"{value:.1f}" if isinstance(value, float) and not float(value).is_integer() else f"{int(value)}"
 
 
-__all__ = ["Budget", "KEYS"]
+__all__ = ["Budget", "KEYS", "expand_budget"]
