@@ -151,3 +151,22 @@ def test_export_stage_accepts_mixed_and_round_trips():
     assert stage.get_config()["tolerance"] == 0.01
     with pytest.raises(ConfigError, match="tolerance"):
         ExportStage(format="mixed", tolerance="small")
+
+
+def test_pipeline_export_mixed_shows_the_table_in_report_md(trained_cnn, digits, tmp_path):
+    from tfcompress.pipeline import Pipeline
+
+    trained_cnn.save(tmp_path / "teacher.keras")
+    np.savez(tmp_path / "data.npz", **digits)
+    pipe = Pipeline([{"export": {"format": "mixed", "tolerance": 0.01, "num_samples": 100}}],
+                    teacher=str(tmp_path / "teacher.keras"), data=str(tmp_path / "data.npz"),
+                    output=str(tmp_path / "out"), latency_runs=5)
+    report = pipe.run(verbose=0)
+    card = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert card["format"] == "mixed" and len(card["mixed_precision"]["sensitivity"]) == 6
+    assert report["stages"][-1]["config"]["tolerance"] == 0.01
+    # the precision is chosen on the validation split; the card's accuracy is on the test split
+    assert card["mixed_precision"]["verification"]["litert"]["num_samples"] == len(digits["y_val"])
+    assert card["accuracy"]["num_samples"] == len(digits["y_test"])
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Mixed precision (litert-quantizer" in text and "| MAX_POOL_2D | `cnn/pool0/MaxPool` |" in text

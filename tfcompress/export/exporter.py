@@ -29,7 +29,7 @@ def card_path_for(path):
 
 def export_tflite(model, path, format="int8", representative_data=None, eval_data=None, stages=None,
                   num_samples=300, latency_runs=200, c_array=False, tflm=False, tflm_margin=DEFAULT_MARGIN,
-                  tolerance=0.005, weight_bits=8):
+                  tolerance=0.005, weight_bits=8, selection_data=None):
     """Convert a Keras model, verify the result, and write ``PATH`` plus its model card ``PATH.json``.
 
     Steps: ``convert``; ``verify_tflite`` (load and run in LiteRT; for the int8 formats the model must be fully
@@ -59,6 +59,9 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
         tolerance: "mixed" only: the largest accepted accuracy drop below all-int16x8. Defaults to 0.005.
         weight_bits: "mixed" only: 4 also tries int4 weights per CONV_2D/FULLY_CONNECTED op (LiteRT runs them,
             TFLite Micro does not). Defaults to 8.
+        selection_data: "mixed" only: ``(x, y)`` the precision of each op is chosen on, e.g. the validation split
+            when ``eval_data`` is the test split (choosing on test data would overstate the accuracy). Defaults
+            to ``eval_data``.
 
     Returns:
         The model card (dict); it also holds ``paths`` of the files written.
@@ -78,7 +81,8 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
         if representative_data is None or eval_data is None:
             raise ConfigError("format 'mixed' needs representative_data (real training inputs to calibrate) and "
                               "eval_data (x_val, y_val) to choose the precision of each op on.")
-        data, mixed_report = mixed_precision(model, _first_inputs(representative_data, num_samples), eval_data,
+        data, mixed_report = mixed_precision(model, _first_inputs(representative_data, num_samples),
+                                             selection_data if selection_data is not None else eval_data,
                                              tolerance=tolerance, weight_bits=weight_bits, num_samples=num_samples)
     else:
         data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)

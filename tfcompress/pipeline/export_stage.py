@@ -15,7 +15,7 @@ from tfcompress.export import export_tflite
 from tfcompress.export.exporter import EXPORT_FORMATS
 from tfcompress.fileio import copy_file
 from tfcompress.pipeline.measure import eval_split, from_card, measure_file
-from tfcompress.stage import Stage, check_flag, register_stage
+from tfcompress.stage import Stage, check_flag, check_number, register_stage
 
 FILE = "model.tflite"
 
@@ -33,8 +33,8 @@ class ExportStage(Stage):
         tflm: check the file in TFLite Micro (ops, measured arena, outputs against LiteRT) and add
             ``card["tflm"]``; see ``tfcompress.export.check_tflm``. Defaults to False.
         num_samples: representative training samples used to calibrate int8. Defaults to 300.
-        tolerance: ``"mixed"`` only: the largest accepted accuracy drop (on the evaluation split) below
-            all-int16x8. Defaults to 0.005.
+        tolerance: ``"mixed"`` only: the largest accepted accuracy drop below all-int16x8, on the validation
+            split (the evaluation split when there is none). Defaults to 0.005.
     """
 
     name = "export"
@@ -45,9 +45,6 @@ class ExportStage(Stage):
                  tolerance=0.005):
         if format not in EXPORT_FORMATS:
             raise ConfigError(f"export format {format!r} is not one of {', '.join(EXPORT_FORMATS)}.")
-        if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
-            raise ConfigError(f"export tolerance must be an accuracy drop in [0, 1), e.g. 0.005, received "
-                              f"{tolerance!r}.")
         if not isinstance(c_array, bool):
             raise ConfigError(f"export c_array must be true or false, received {c_array!r}.")
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
@@ -56,7 +53,7 @@ class ExportStage(Stage):
         self.c_array = c_array
         self.num_samples = num_samples
         self.tflm = check_flag(self, "tflm", tflm)
-        self.tolerance = tolerance
+        self.tolerance = check_number(self, "tolerance", tolerance, 0, 1, high_open=True)
 
     def apply(self, model, trainer):
         """Write ``model.tflite`` (+ card ``model.json``) into ``trainer.workdir``; return ``model`` unchanged.
@@ -76,7 +73,8 @@ class ExportStage(Stage):
                              stages=list(context.records) if context is not None else [],
                              num_samples=self.num_samples,
                              latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array,
-                             tflm=self.tflm, tolerance=self.tolerance)
+                             tflm=self.tflm, tolerance=self.tolerance,
+                             selection_data=(data["x_val"], data["y_val"]) if "x_val" in data else None)
         self._report = {"paths": card.get("paths", {"tflite": path}), "format": self.format,
                         "tflite_bytes": os.path.getsize(path), "card": card}
         return model
