@@ -65,6 +65,8 @@ def measure(name, model, data):
                      "test_accuracy": evaluate_tflite(flat, data["x_test"], data["y_test"])})
     rows[1]["promoted"] = [s.rstrip(";").split(";")[-1] for s in report["promoted"]]
     rows[1]["chosen"] = report["chosen"]
+    rows[1]["sensitivity"] = [{"op": r["op"], "name": r["scope"].rstrip(";").split(";")[-1], "drop": r["drop"]}
+                              for r in report["sensitivity"]]
     return rows
 
 
@@ -84,6 +86,10 @@ def main():
         lines.append(f"| {r['model']} | {r['format']} | {r['tflite_bytes']:,} | {r['activation_bytes']:,} | "
                      f"{r['tflm_arena_bytes']:,} | {r['val_accuracy']:.2%} | {r['test_accuracy']:.2%} | "
                      f"{promoted} |")
+    for r in rows:
+        if "sensitivity" in r:
+            lines += ["", f"{r['model']}: drop when one op is int8 in int16x8: "
+                      + ", ".join(f"{x['name']} {100 * x['drop']:+.2f} pt" for x in r["sensitivity"])]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(RESULTS, "mixed_precision.md"), "w") as f:
         f.write(text)
