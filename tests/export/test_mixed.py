@@ -170,3 +170,8 @@ def test_pipeline_export_mixed_shows_the_table_in_report_md(trained_cnn, digits,
     assert card["accuracy"]["num_samples"] == len(digits["y_test"])
     text = (tmp_path / "out" / "report.md").read_text()
     assert "Mixed precision (litert-quantizer" in text and "| MAX_POOL_2D | `cnn/pool0/MaxPool` |" in text
+
+
+def test_an_integer_file_is_refused(converted, digits):
+    with pytest.raises(ConfigError, match="float .tflite"):
+        layer_sensitivity(converted("int8"), digits["x_train"][:20], (digits["x_val"][:20], digits["y_val"][:20]))

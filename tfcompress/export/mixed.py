@@ -93,8 +93,8 @@ def quantizable_ops(float_tflite):
     """The ops of a float file that litert-quantizer knows, in graph order.
 
     Returns:
-        list of dicts ``{"index", "op", "scope", "outputs"}``: ``scope`` is the quantizer's name of the op (its output tensor
-        names joined by ";" plus a final ";"), which a recipe's regex matches.
+        list of dicts ``{"index", "op", "scope", "outputs"}``: ``scope`` is the quantizer's name of the op (its
+        output tensor names joined by ";" plus a final ";"), which a recipe's regex matches.
     """
     _, _, qtyping = _quantizer_modules()
     known = {name.value for name in qtyping.TFLOperationName}
@@ -121,11 +121,17 @@ class _Session:
         if not self.ops:
             raise ConfigError("the float TFLite model has no op litert-quantizer can quantize.")
         interpreter = make_interpreter(self.float_data, delegates=False)
-        runner = interpreter.get_signature_list()[SIGNATURE]
+        if any(d["dtype"] != np.float32 for d in interpreter.get_input_details()):
+            raise ConfigError("mixed precision starts from a float .tflite file (convert(model, 'float')); this one "
+                              "has integer inputs, so it is quantized already.")
+        signatures = interpreter.get_signature_list()
+        if len(signatures) != 1:
+            raise ConfigError(f"mixed precision needs a file with one signature; this one has {sorted(signatures)}.")
+        (key, runner), = signatures.items()
         if len(runner["inputs"]) != 1:
             raise ConfigError(f"mixed precision supports one-input models; this one has {len(runner['inputs'])}.")
         samples = _calibration_samples(representative, num_samples)
-        self._calibration = {SIGNATURE: [{runner["inputs"][0]: samples[i:i + 1]} for i in range(len(samples))]}
+        self._calibration = {key: [{runner["inputs"][0]: samples[i:i + 1]} for i in range(len(samples))]}
         self._qsv = None
         self._measured = {}
 
@@ -270,9 +276,10 @@ def mixed_precision(model_or_tflite, representative, eval_data, tolerance=0.005,
     Starts from all-int8 (litert-quantizer, int8 weights and activations). While its accuracy on ``eval_data``
     is more than ``tolerance`` below the reference, ops are promoted to int16 activations one at a time in the
     order of ``layer_sensitivity`` (largest drop first), until within tolerance or every op that can be promoted
-    is. When all-int16x8 is within tolerance and no larger than that mix (file and activation bytes: each int8/int16
-boundary adds a QUANTIZE op and a tensor), all-int16x8 is returned instead. With ``weight_bits=4`` each CONV_2D / FULLY_CONNECTED op then gets int4 weights, one at a time, when the
-    accuracy stays within tolerance (LiteRT 2.3.0 runs int4 weights; TFLite Micro does not: its kernels refuse an
+    is. When all-int16x8 is within tolerance and no larger than that mix (file and activation bytes: each
+    int8/int16 boundary adds a QUANTIZE op and a tensor), all-int16x8 is returned instead. With ``weight_bits=4``
+    each CONV_2D / FULLY_CONNECTED op then gets int4 weights, one at a time, when the accuracy stays within
+    tolerance (LiteRT 2.3.0 runs int4 weights; TFLite Micro does not: its kernels refuse an
     int4 filter). Every file is verified in LiteRT (loads, runs, fully integer).
 
     Args:
