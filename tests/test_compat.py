@@ -127,3 +127,7 @@ def test_tflite_schema(model):
     flat = _tflite(model)
     graph = schema.Model.GetRootAs(flat, 0).Subgraphs(0)
     assert graph.OperatorsLength() >= 2 and graph.InputsLength() == 1
+    # the object API that tfcompress.export.mixed.with_signature unpacks, edits and packs again
+    unpacked = schema.ModelT.InitFromPackedBuf(bytearray(flat), 0)
+    assert len(unpacked.subgraphs[0].inputs) == 1 and not unpacked.signatureDefs
+    assert callable(schema.SignatureDefT) and callable(schema.TensorMapT)

@@ -140,6 +140,8 @@ BAD = [
     # export: the TFLite Micro check is a flag
     (ExportStage, {"tflm": "yes"}, "tflm"),
     (ExportStage, {"tflm": 1}, "tflm"),
+    (ExportStage, {"format": "mixed", "tolerance": 1}, "tolerance"),
+    (ExportStage, {"tolerance": "small"}, "tolerance"),
 ]
 
 # Edge values that were valid before these checks and must stay valid.
@@ -167,6 +169,7 @@ VALID = [
                        "epochs": 0, "batch_size": 2, "latent_dim": 1, "student_steps": 3}),
     (DataFreeDistill, {"input_range": [-1, 1], "one_hot_weight": 0.0, "entropy_weight": 10}),
     (ExportStage, {"format": "int16x8", "tflm": True, "c_array": True}),
+    (ExportStage, {"format": "mixed", "tolerance": 0}),
 ]
 
 

@@ -96,3 +96,16 @@ def test_errors_are_one_line_tfcompress_errors(parser, files, tmp_path):
     with pytest.raises(DataError, match="x_val"):
         run(parser, ["evaluate", tflite_path, str(wrong), "--split", "val"])
     assert issubclass(DataError, TFCompressError)
+
+
+def test_export_command_mixed(parser, files, digits, capsys):
+    pytest.importorskip("litert_quantizer")
+    folder, model_path, data_path, _ = files
+    out = str(folder / "mixed.tflite")
+    assert run(parser, ["export", model_path, "--data", data_path, "--output", out, "--format", "mixed",
+                        "--tolerance", "0.01", "--num-samples", "100", "--latency-runs", "0"]) == 0
+    text = capsys.readouterr().out
+    with open(str(folder / "mixed.json")) as f:
+        mixed = json.load(f)["mixed_precision"]
+    assert mixed["tolerance"] == 0.01 and f"mixed precision ({mixed['chosen']}): " in text
+    assert mixed["verification"]["litert"]["num_samples"] == len(digits["y_val"])  # chosen on x_val

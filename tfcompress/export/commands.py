@@ -12,7 +12,7 @@ import numpy as np
 
 from tfcompress.errors import DataError
 
-_FORMATS = ("int8", "int8_float_io", "int16x8", "float16", "dynamic", "float")
+_FORMATS = ("int8", "int8_float_io", "int16x8", "mixed", "float16", "dynamic", "float")
 
 
 def add_parsers(subparsers, parents=()):
@@ -28,6 +28,8 @@ def add_parsers(subparsers, parents=()):
     p.add_argument("--c-array", action="store_true", help="also write a C array (.cc/.h) for TFLite Micro")
     p.add_argument("--tflm", action="store_true", help="check the model in TFLite Micro: ops, measured arena "
                    "(the C header's arena with --c-array), outputs against LiteRT; nothing is written if it fails")
+    p.add_argument("--tolerance", type=float, default=0.005, help="--format mixed: largest accuracy drop below "
+                   "int16x8 on x_val (else the eval split), chosen per op (default: 0.005)")
     p.add_argument("--num-samples", type=int, default=300, help="representative samples (default: 300)")
     p.add_argument("--latency-runs", type=int, default=200, help="timed inferences, 0 to skip (default: 200)")
     p.set_defaults(func=run_export)
@@ -78,19 +80,23 @@ def run_export(args):
     from tfcompress.export.converter import INTEGER_FORMATS, _is_qat_model
 
     model = load_model(args.model)
+    if args.format == "mixed" and not args.data:
+        raise ConfigError("--format mixed needs --data DATA.npz: x_train calibrates, x_val (else x_test) chooses "
+                          "the precision of each op.")
     if args.format in INTEGER_FORMATS and not args.data and not _is_qat_model(model):
         raise ConfigError(f"--format {args.format} needs --data DATA.npz: its x_train calibrates the int8 ranges "
                           "(and x_test or x_val measures accuracy). Or use --format dynamic/float16.")
-    representative, eval_data = None, None
+    representative, eval_data, selection = None, None, None
     if args.data:
         data = load_npz(args.data)
         representative = data["x_train"]
         split = "test" if "x_test" in data else "val"
         eval_data = (data[f"x_{split}"], data[f"y_{split}"])
+        selection = (data["x_val"], data["y_val"]) if "x_val" in data else None
     output = args.output or os.path.splitext(args.model)[0] + ".tflite"
     card = export_tflite(model, output, format=args.format, representative_data=representative,
                          eval_data=eval_data, num_samples=args.num_samples, latency_runs=args.latency_runs,
-                         c_array=args.c_array, tflm=args.tflm)
+                         c_array=args.c_array, tflm=args.tflm, tolerance=args.tolerance, selection_data=selection)
     print(f"wrote {output} ({card['file']['bytes']} bytes, gzip {card['file']['gzip_bytes']}, "
           f"format {card['format']}, fully integer: {card['is_fully_integer']})")
     if card["accuracy"]:
@@ -101,6 +107,11 @@ def run_export(args):
         lat = card["latency"]
         print(f"latency: median {lat['median_us']:.1f} us, p90 {lat['p90_us']:.1f} us "
               f"({lat['num_threads']} thread, {lat['delegate']}; host CPU, a proxy for a phone)")
+    if card.get("mixed_precision"):
+        mixed = card["mixed_precision"]
+        print(f"mixed precision ({mixed['chosen']}): {len(mixed['promoted'])} of {len(mixed['precision'])} ops with "
+              "int16 activations; accuracy " + ", ".join(f"{name} {mixed['formats'][name]['accuracy']:.4f}"
+                                                       for name in ("int8", "mixed", "int16x8")) + " (x_val)")
     if card.get("tflm"):
         from tfcompress.export.tflm import format_tflm
 

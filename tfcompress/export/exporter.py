@@ -8,12 +8,18 @@ import numpy as np
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export.c_array import write_c_array
 from tfcompress.export.card import build_model_card
-from tfcompress.export.converter import INTEGER_FORMATS, _strip_pruning, convert
+from tfcompress.export.converter import FORMATS, INTEGER_FORMATS, _strip_pruning, convert
 from tfcompress.fileio import atomic_write, read_tflite
 from tfcompress.export.inspection import inspect_tflite, keras_sparsity
 from tfcompress.export.runtime import measure_latency
 from tfcompress.export.tflm import DEFAULT_MARGIN, check_margin, check_tflm
 from tfcompress.export.verify import verify_tflite
+
+
+# The formats export_tflite writes: the converter's, and "mixed" (int8/int16 activations per op, chosen by
+# sensitivity with litert-quantizer from the float conversion; tfcompress.export.mixed).
+MIXED = "mixed"
+EXPORT_FORMATS = FORMATS + (MIXED,)
 
 
 def card_path_for(path):
@@ -22,7 +28,8 @@ def card_path_for(path):
 
 
 def export_tflite(model, path, format="int8", representative_data=None, eval_data=None, stages=None,
-                  num_samples=300, latency_runs=200, c_array=False, tflm=False, tflm_margin=DEFAULT_MARGIN):
+                  num_samples=300, latency_runs=200, c_array=False, tflm=False, tflm_margin=DEFAULT_MARGIN,
+                  tolerance=0.005, weight_bits=8, selection_data=None):
     """Convert a Keras model, verify the result, and write ``PATH`` plus its model card ``PATH.json``.
 
     Steps: ``convert``; ``verify_tflite`` (load and run in LiteRT; for the int8 formats the model must be fully
@@ -34,7 +41,10 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     Args:
         model: a tf_keras model.
         path: output ``.tflite`` path (its folder is created if missing).
-        format: see ``convert``. Defaults to "int8".
+        format: see ``convert``, or "mixed": int8 or int16 activations per op, the fewest ops at int16 that keep
+            the accuracy on ``eval_data`` within ``tolerance`` of all-int16x8 (``tfcompress.export.mixed``;
+            needs ``representative_data`` and ``eval_data``; the choice and the per-op sensitivity table go to
+            ``card["mixed_precision"]``). Defaults to "int8".
         representative_data: real inputs for int8 calibration. Defaults to None.
         eval_data: ``(x, y)`` to measure Keras and TFLite accuracy. Defaults to None.
         stages: stage configs (or Stage objects) that produced the model, recorded as provenance. Defaults to None.
@@ -46,6 +56,12 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
             data) and add ``card["tflm"]`` (see ``check_tflm``). Defaults to False.
         tflm_margin: fraction added to the measured arena for the C header, rounded up to 16 bytes. Defaults to
             0.10.
+        tolerance: "mixed" only: the largest accepted accuracy drop below all-int16x8. Defaults to 0.005.
+        weight_bits: "mixed" only: 4 also tries int4 weights per CONV_2D/FULLY_CONNECTED op (LiteRT runs them,
+            TFLite Micro does not). Defaults to 8.
+        selection_data: "mixed" only: ``(x, y)`` the precision of each op is chosen on, e.g. the validation split
+            when ``eval_data`` is the test split (choosing on test data would overstate the accuracy). Defaults
+            to ``eval_data``.
 
     Returns:
         The model card (dict); it also holds ``paths`` of the files written.
@@ -58,10 +74,21 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     if not isinstance(tflm, bool):
         raise ConfigError(f"tflm must be True or False, received {tflm!r}.")
     check_margin(tflm_margin)
-    data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)
+    mixed_report = None
+    if format == MIXED:
+        from tfcompress.export.mixed import mixed_precision
+
+        if representative_data is None or eval_data is None:
+            raise ConfigError("format 'mixed' needs representative_data (real training inputs to calibrate) and "
+                              "eval_data (x_val, y_val) to choose the precision of each op on.")
+        data, mixed_report = mixed_precision(model, _first_inputs(representative_data, num_samples),
+                                             selection_data if selection_data is not None else eval_data,
+                                             tolerance=tolerance, weight_bits=weight_bits, num_samples=num_samples)
+    else:
+        data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)
     x, y = (eval_data if eval_data is not None else (None, None))
     verification = verify_tflite(data, x=x, y=y, keras_model=model if x is not None else None,
-                                 require_integer=format in INTEGER_FORMATS)
+                                 require_integer=format in INTEGER_FORMATS or format == MIXED)
     tflm_result = None
     if tflm:
         samples = x if x is not None else _first_inputs(representative_data, num_samples)
@@ -78,6 +105,8 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
                             stages=stages, keras_info=keras_info, file_name=os.path.basename(path))
     if tflm_result is not None:
         card["tflm"] = tflm_result
+    if mixed_report is not None:
+        card["mixed_precision"] = mixed_report
     paths = {"tflite": path, "card": card_path_for(path)}
     if c_array:
         arena = note = None

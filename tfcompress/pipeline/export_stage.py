@@ -11,10 +11,11 @@ import tempfile
 
 from tfcompress.data import calibration_inputs
 from tfcompress.errors import ConfigError
-from tfcompress.export import FORMATS, export_tflite
+from tfcompress.export import export_tflite
+from tfcompress.export.exporter import EXPORT_FORMATS
 from tfcompress.fileio import copy_file
 from tfcompress.pipeline.measure import eval_split, from_card, measure_file
-from tfcompress.stage import Stage, check_flag, register_stage
+from tfcompress.stage import Stage, check_flag, check_number, register_stage
 
 FILE = "model.tflite"
 
@@ -25,21 +26,25 @@ class ExportStage(Stage):
 
     Args:
         format: ``"int8"`` (full integer, int8 I/O), ``"int8_float_io"``, ``"int16x8"`` (int16 activations and
-            I/O, int8 weights), ``"float16"``, ``"dynamic"`` or ``"float"`` (see ``tfcompress.export.convert``).
+            I/O, int8 weights), ``"float16"``, ``"dynamic"``, ``"float"`` (see ``tfcompress.export.convert``) or
+            ``"mixed"`` (int8/int16 activations per op by sensitivity, see ``tfcompress.export.mixed``).
             Defaults to "int8".
         c_array: also write a C source file for TFLite Micro. Defaults to False.
         tflm: check the file in TFLite Micro (ops, measured arena, outputs against LiteRT) and add
             ``card["tflm"]``; see ``tfcompress.export.check_tflm``. Defaults to False.
         num_samples: representative training samples used to calibrate int8. Defaults to 300.
+        tolerance: ``"mixed"`` only: the largest accepted accuracy drop below all-int16x8, on the validation
+            split (the evaluation split when there is none). Defaults to 0.005.
     """
 
     name = "export"
     judged = False  # it converts the model; its file is measured as the run's result
     needs_training_data = False  # int8 calibrates on x_val when there is no x_train
 
-    def __init__(self, format="int8", c_array=False, num_samples=300, tflm=False):  # noqa: A002 (recipe key)
-        if format not in FORMATS:
-            raise ConfigError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
+    def __init__(self, format="int8", c_array=False, num_samples=300, tflm=False,  # noqa: A002 (recipe key)
+                 tolerance=0.005):
+        if format not in EXPORT_FORMATS:
+            raise ConfigError(f"export format {format!r} is not one of {', '.join(EXPORT_FORMATS)}.")
         if not isinstance(c_array, bool):
             raise ConfigError(f"export c_array must be true or false, received {c_array!r}.")
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
@@ -48,6 +53,7 @@ class ExportStage(Stage):
         self.c_array = c_array
         self.num_samples = num_samples
         self.tflm = check_flag(self, "tflm", tflm)
+        self.tolerance = check_number(self, "tolerance", tolerance, 0, 1, high_open=True)
 
     def apply(self, model, trainer):
         """Write ``model.tflite`` (+ card ``model.json``) into ``trainer.workdir``; return ``model`` unchanged.
@@ -67,7 +73,8 @@ class ExportStage(Stage):
                              stages=list(context.records) if context is not None else [],
                              num_samples=self.num_samples,
                              latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array,
-                             tflm=self.tflm)
+                             tflm=self.tflm, tolerance=self.tolerance,
+                             selection_data=(data["x_val"], data["y_val"]) if "x_val" in data else None)
         self._report = {"paths": card.get("paths", {"tflite": path}), "format": self.format,
                         "tflite_bytes": os.path.getsize(path), "card": card}
         return model

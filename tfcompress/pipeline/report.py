@@ -261,6 +261,9 @@ def markdown(report):
         trials = (r.get("report") or {}).get("trials_markdown")
         if trials:  # the search stage's trials (validation accuracy of each distilled candidate)
             lines += ["", "Trials:", "", trials.strip()]
+        mixed = ((r.get("report") or {}).get("card") or {}).get("mixed_precision")
+        if mixed:  # an export with format "mixed": the per-op precision and sensitivity
+            lines += ["", _mixed_markdown(mixed)]
     if report["files"]["plots"]:
         lines += ["", "## Plots", ""]
         for plot in report["files"]["plots"]:
@@ -270,6 +273,23 @@ def markdown(report):
               + f" in {report['elapsed_s']:.0f} s" + (f" (resumed after {report['resumed_stages']} finished "
                                                         "stages)" if report["resumed_stages"] else "") + "."]
     return "\n".join(lines) + "\n"
+
+
+def _mixed_markdown(mixed):
+    """The mixed-precision part of an export: int8 / mixed / int16x8 and a row per op (``tfcompress.export.mixed``)."""
+    f = mixed["formats"]
+    lines = [f"Mixed precision ({mixed['quantizer']}; chosen: {mixed['chosen']}, tolerance "
+             f"{100 * mixed['tolerance']:.2f} pt below {mixed['reference']['format']}): accuracy "
+             + ", ".join(f"{name} {f[name]['accuracy']:.2%} ({f[name]['tflite_bytes']:,} B, "
+                         f"{f[name]['activation_bytes']:,} B activations)" for name in ("int8", "mixed", "int16x8"))
+             + f". Sensitivity: {mixed['scheme']}.", ""]
+    bits = {p["scope"]: p for p in mixed["precision"]}
+    rows = [[row["op"], f"`{row['scope'].rstrip(';')}`", bits[row["scope"]]["activation_bits"],
+             _num(bits[row["scope"]]["weight_bits"]), f"{row['accuracy']:.2%}", _pp(row["drop"])]
+            for row in mixed["sensitivity"]]
+    lines.append(_table(["op", "name", "activation bits", "weight bits", "accuracy with this op int8",
+                         "drop"], rows))
+    return "\n".join(lines)
 
 
 def _stage_name(row):
