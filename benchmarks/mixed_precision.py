@@ -21,7 +21,7 @@ import numpy as np
 import tfcompress
 from tfcompress._keras import keras, tf
 from tfcompress.export import check_tflm, evaluate_tflite, inspect_tflite, mixed_precision
-from tfcompress.export.mixed import _Session
+from tfcompress.export.mixed import QuantizationSession
 from tfcompress.models import build_cnn
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -53,7 +53,7 @@ def with_outlier(model):
 def measure(name, model, data):
     val = (data["x_val"], data["y_val"])
     mixed, report = mixed_precision(model, data["x_train"], val, tolerance=0.005)
-    session = _Session(tfcompress.export.convert(model, "float"), data["x_train"], val)  # the same calibration
+    session = QuantizationSession(tfcompress.export.convert(model, "float"), data["x_train"], val)  # the same calibration
     files = {"int8": session.quantize(), "mixed": mixed, "int16x8": session.quantize(default_activation_bits=16)}
     rows = []
     for fmt, flat in files.items():

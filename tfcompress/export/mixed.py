@@ -109,7 +109,7 @@ def quantizable_ops(float_tflite):
     return ops
 
 
-class _Session:
+class QuantizationSession:
     """One float file calibrated once; quantizes it with per-op bits and measures the results."""
 
     def __init__(self, float_tflite, representative, eval_data, num_samples=300):
@@ -248,7 +248,7 @@ def layer_sensitivity(float_tflite, representative, eval_data, num_samples=300):
         ConfigError: litert-quantizer is missing, or the data do not fit.
         ConversionError: litert-quantizer fails on the model.
     """
-    session = _Session(float_tflite, representative, eval_data, num_samples=num_samples)
+    session = QuantizationSession(float_tflite, representative, eval_data, num_samples=num_samples)
     return _sensitivity(session, session.quantize(default_activation_bits=16))
 
 
@@ -318,7 +318,7 @@ def mixed_precision(model_or_tflite, representative, eval_data, tolerance=0.005,
         from tfcompress.export.converter import convert
 
         float_data = convert(model_or_tflite, "float")
-    session = _Session(float_data, representative, eval_data, num_samples=num_samples)
+    session = QuantizationSession(float_data, representative, eval_data, num_samples=num_samples)
     int8_data, int16_data = session.quantize(), session.quantize(default_activation_bits=16)
     formats = {"int8": session.measure(int8_data), "int16x8": session.measure(int16_data),
                "float": {"accuracy": float(np.mean(session.float_outputs.reshape(len(session.y), -1).argmax(axis=1)
@@ -369,4 +369,4 @@ def mixed_precision(model_or_tflite, representative, eval_data, tolerance=0.005,
     return data, report
 
 
-__all__ = ["layer_sensitivity", "mixed_precision", "quantizable_ops", "with_signature", "quantizer_version"]
+__all__ = ["layer_sensitivity", "mixed_precision", "quantizable_ops", "with_signature", "quantizer_version", "QuantizationSession"]
