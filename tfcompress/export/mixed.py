@@ -369,4 +369,5 @@ def mixed_precision(model_or_tflite, representative, eval_data, tolerance=0.005,
     return data, report
 
 
-__all__ = ["layer_sensitivity", "mixed_precision", "quantizable_ops", "with_signature", "quantizer_version", "QuantizationSession"]
+__all__ = ["layer_sensitivity", "mixed_precision", "quantizable_ops", "with_signature", "quantizer_version",
+           "QuantizationSession"]
