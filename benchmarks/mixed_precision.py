@@ -53,7 +53,8 @@ def with_outlier(model):
 def measure(name, model, data):
     val = (data["x_val"], data["y_val"])
     mixed, report = mixed_precision(model, data["x_train"], val, tolerance=0.005)
-    session = QuantizationSession(tfcompress.export.convert(model, "float"), data["x_train"], val)  # the same calibration
+    # the same calibration for all three files
+    session = QuantizationSession(tfcompress.export.convert(model, "float"), data["x_train"], val)
     files = {"int8": session.quantize(), "mixed": mixed, "int16x8": session.quantize(default_activation_bits=16)}
     rows = []
     for fmt, flat in files.items():

@@ -34,7 +34,8 @@ def test_unmeasured_value_does_not_count_as_met():
 def test_arena_budget_is_checked_on_the_measured_arena():
     check = budget_check({"budget": {"max_bytes": 10000, "max_arena_bytes": 3000}}, dict(FINAL, arena_bytes=3232))
     assert not check["met"]
-    assert budget_line(check) == "NOT met: 9,000 B ≤ 10,000 (max_bytes); 3,232 B of TFLM arena > 3,000 (max_arena_bytes)"
+    assert budget_line(check) == ("NOT met: 9,000 B ≤ 10,000 (max_bytes); 3,232 B of TFLM arena > 3,000 "
+                                  "(max_arena_bytes)")
     unmeasured = budget_check({"budget": {"max_arena_bytes": 3000}}, FINAL)
     assert not unmeasured["met"] and "not measured (export with tflm: true)" in budget_line(unmeasured)
 

@@ -225,7 +225,8 @@ def measure_arena(tflite, start=None):
             _refuse_ops(prober.text(), ops)
             if prober.signal == "SIGABRT" and not prober.works(_MAX_ARENA):  # a failed check, not a short arena
                 raise ConversionError(f"TensorFlow Lite Micro aborted (SIGABRT) while preparing this model with "
-                                      f"{hi} bytes and with {_MAX_ARENA // 2 ** 20} MiB of arena; its last words: {_first_line(prober.text(last=True))}. "
+                                      f"{hi} bytes and with {_MAX_ARENA // 2 ** 20} MiB of arena; its last words: "
+                                      f"{_first_line(prober.text(last=True))}. "
                                       "Seen with a degenerate quantization scale (1e-8 before the SOFTMAX of an "
                                       "untrained MobileNetV2). Fix: calibrate a trained model on real data, or "
                                       "export without tflm.")
@@ -402,4 +403,5 @@ def format_tflm(result):
     return line
 
 
-__all__ = ["check_tflm", "predict_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm", "tflm_version"]
+__all__ = ["check_tflm", "predict_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm",
+           "tflm_version"]

@@ -327,5 +327,6 @@ def _plain(value):
     return value
 
 
-__all__ = ["read_recipe", "read_recipe_stages", "parse_recipe", "validate_recipe", "line_map", "resolve_paths", "to_yaml",
+__all__ = ["read_recipe", "read_recipe_stages", "parse_recipe", "validate_recipe", "line_map", "resolve_paths",
+           "to_yaml",
            "TOP_LEVEL_KEYS"]
