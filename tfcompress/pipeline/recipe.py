@@ -328,5 +328,4 @@ def _plain(value):
 
 
 __all__ = ["read_recipe", "read_recipe_stages", "parse_recipe", "validate_recipe", "line_map", "resolve_paths",
-           "to_yaml",
-           "TOP_LEVEL_KEYS"]
+           "to_yaml", "TOP_LEVEL_KEYS"]
