@@ -8,8 +8,8 @@ measured on a ``.tflite`` file:
 2. ``budget``: the default pipeline (search → distill → QAT → int8 export with ``tflm: true``) under a flash and a
    RAM budget (``budget: {max_bytes, max_arena_bytes}``), for each budget pair of ``--budgets``; the distilled
    student of that run (the float model before QAT) is also converted post-training to ``int8``, ``int16x8``
-   and, when the installed tfcompress has it, ``mixed`` (per-layer int8/int16 activations), so the formats
-   compare on one float student.
+   and ``mixed`` (per-layer int8/int16 activations, ``tfcompress.export.mixed``), so the formats compare on one
+   float student.
 
 Columns: format, flash bytes (the file), measured arena (the smallest that allocates and runs, with the budget
 it had to meet), test accuracy in LiteRT and in TFLM, argmax agreement and largest output difference (LSB)
@@ -123,16 +123,19 @@ def float_student(report, out):
     raise FileNotFoundError(f"no float student saved in {out}/state")
 
 
-def formats_available():
-    from tfcompress.export import FORMATS
-
-    return [f for f in ("int8", "int16x8", "mixed") if f in FORMATS]
+#: The formats each float student is converted to, post-training (``mixed``: ``tfcompress.export.mixed``).
+FORMATS = ("int8", "int16x8", "mixed")
 
 
 def convert_student(model, fmt, data):
+    """The float student as a ``fmt`` file, calibrated on the run's calibration rows (``mixed``: chosen on the
+    validation split, within 0.5 pt of int16x8)."""
     from tfcompress.data import calibration_inputs
-    from tfcompress.export import convert
+    from tfcompress.export import convert, mixed_precision
 
+    if fmt == "mixed":
+        flat, _ = mixed_precision(model, calibration_inputs(data), (data["x_val"], data["y_val"]), tolerance=0.005)
+        return flat
     return convert(model, fmt, representative_data=calibration_inputs(data))
 
 
@@ -177,7 +180,7 @@ def main(argv=None):
                          **measure(read_tflite(os.path.join(out, "model.tflite")), data, budget)))
         print(rows[-1], flush=True)
         student = float_student(report, out)
-        for fmt in formats_available():
+        for fmt in FORMATS:
             rows.append(dict(row=label + ", float student, post-training", format=fmt,
                              **measure(convert_student(student, fmt, data), data, budget)))
             print(rows[-1], flush=True)

@@ -22,7 +22,21 @@ def float_cnn(trained_cnn):
 
 
 @pytest.fixture(scope="module")
-def outlier_cnn(trained_cnn):
+def seeded_cnn(digits):
+    """The CNN of ``trained_cnn``, trained here after ``keras.utils.set_random_seed``: the same weights whichever
+    tests ran before (the session's ``trained_cnn`` depends on the order, and the outlier test on its weights)."""
+    from tfcompress.models import build_cnn
+
+    keras.utils.set_random_seed(1)
+    model = build_cnn((8, 8, 1), 10, filters=(8, 16), dense_units=16)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(digits["x_train"], digits["y_train"], epochs=15, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def outlier_cnn(seeded_cnn):
     """The trained CNN with one dead outlier channel: channel 0 after bn1 scaled by 1000, its dense weights zero.
 
     The float model loses one of 16 channels (accuracy about as before), but the per-tensor int8 scale of conv1's
@@ -30,8 +44,8 @@ def outlier_cnn(trained_cnn):
     to zero in int8 and keep their precision in int16: the case mixed precision is for. conv0 and pool0 do not
     see it.
     """
-    model = keras.models.clone_model(trained_cnn)
-    model.set_weights(trained_cnn.get_weights())
+    model = keras.models.clone_model(seeded_cnn)
+    model.set_weights(seeded_cnn.get_weights())
     bn = model.get_layer("bn1")
     gamma, beta, mean, var = bn.get_weights()
     gamma[0], beta[0] = gamma[0] * 1000, abs(beta[0]) * 1000 + 1000
@@ -75,12 +89,14 @@ def test_sensitivity_table_has_one_row_per_quantizable_op(float_cnn, digits):
 
 
 def test_outlier_channel_is_fixed_by_promoting_the_ops_that_carry_it(outlier_cnn, digits):
+    # a tolerance of a few validation images: the outlier costs int8 ~87 points, the other ops a sample or two,
+    # which must not decide the test on another machine's rounding
     data, report = mixed_precision(outlier_cnn, digits["x_train"], (digits["x_val"], digits["y_val"]),
-                                   tolerance=0.005, num_samples=200, tflm=True)
+                                   tolerance=0.02, num_samples=200, tflm=True)
     formats = report["formats"]
     assert formats["int8"]["accuracy"] < 0.5 < 0.9 < formats["int16x8"]["accuracy"]  # int8 fails here
     assert report["within_tolerance"]
-    assert formats["mixed"]["accuracy"] >= formats["int16x8"]["accuracy"] - 0.005
+    assert formats["mixed"]["accuracy"] >= formats["int16x8"]["accuracy"] - 0.02
     # the sensitive ops are those whose tensors carry the outlier channel: conv1's output, flatten, dense's input
     carriers = {CONV1, "cnn/flatten/Reshape;", "cnn/dense/MatMul;cnn/dense/Relu;cnn/dense/BiasAdd;"}
     assert {row["scope"] for row in report["sensitivity"][:3]} == carriers

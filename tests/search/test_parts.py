@@ -161,7 +161,7 @@ def test_a_recipe_budget_may_name_a_board():
 
     pipeline = Pipeline([], teacher="t.keras", budget={"board": "nrf52840"})
     assert pipeline.budget == {"max_bytes": 1024 * 1024, "max_arena_bytes": 256 * 1024}
-    assert pipeline.get_config()["stages"][-1] == {"export": {"format": "int8", "c_array": False,
-                                                              "num_samples": 300, "tflm": True}}
+    export = pipeline.get_config()["stages"][-1]["export"]
+    assert export["format"] == "int8" and export["tflm"] is True  # the arena is measured
     check = budget_check({"budget": {"board": "nrf52840"}}, {"tflite_bytes": 5000, "arena_bytes": 3000})
     assert check["met"] and [c["key"] for c in check["checks"]] == ["max_bytes", "max_arena_bytes"]
