@@ -88,7 +88,10 @@ def budget_run(teacher_path, data_path, budget, workdir, quick):
 
     import yaml
 
+    import shutil
+
     folder = os.path.join(workdir, f"run_{budget[0]}_{budget[1]}" + ("_quick" if quick else ""))
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh run: the wall time covers every stage
     recipe = {"teacher": teacher_path, "data": data_path, "output": os.path.join(folder, "out"), "latency_runs": 50,
               "budget": {"max_bytes": budget[0], "max_arena_bytes": budget[1]}}
     if quick:
