@@ -67,30 +67,55 @@ def captured(what="the library call", force=False):
     if not (_STATE["quiet"] or force) or os.environ.get("TFCOMPRESS_VERBOSE") == "1" or _STATE.get("command"):
         yield
         return
+    text, failed = [], False
+    try:
+        with fds_to_file() as text:
+            yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        output = text[0].strip() if failed and text else ""
+        if output:
+            print(f"[output of {what}]\n{output}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def fds_to_file():
+    """Send everything written to file descriptors 1 and 2 (C and C++ code included) to a temporary file.
+
+    Yields a list that holds the captured text once the block has ended, also when it raised. C's stdio buffers
+    are flushed into the file before the descriptors are put back.
+    """
+    captured = []
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        failed = False
         try:
-            yield
-        except BaseException:
-            failed = True
-            raise
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield captured
         finally:
+            _flush_c_stdio()
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
-            if failed:
-                sink.seek(0)
-                text = sink.read().decode("utf-8", "replace").strip()
-                if text:
-                    print(f"[output of {what}]\n{text}", file=sys.stderr)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", "replace"))
+
+
+def _flush_c_stdio():
+    """``fflush(NULL)``: C stdio buffers a redirected stdout, which would otherwise reach the terminal later."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no C library to flush (not on Linux or macOS)
+        pass
 
 
 @contextlib.contextmanager

@@ -12,7 +12,8 @@ import pytest
 from tfcompress._keras import keras, tf
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export import check_tflm, export_tflite
-from tfcompress.export.tflm import ALIGNMENT, captured_fds, format_tflm, with_margin
+from tfcompress.console import fds_to_file
+from tfcompress.export.tflm import ALIGNMENT, format_tflm, with_margin
 
 # Written independently of tfcompress's prober: exit 0 when SIZE allocates and invokes, 1 when TFLM refuses;
 # a crash (TFLM segfaults on arenas far too small) is a negative exit code.
@@ -66,7 +67,7 @@ def test_c_prints_never_reach_the_terminal(int8_bytes, digits, checked, capfd):
 
     capfd.readouterr()
     check_tflm(int8_bytes, x=digits["x_test"][:5])  # its probes fail on purpose, and TFLM prints then
-    with captured_fds() as captured:
+    with fds_to_file() as captured:
         with pytest.raises(RuntimeError):  # too small by 16 bytes: TFLM raises (no crash) and prints why
             runtime.Interpreter.from_bytes(int8_bytes, arena_size=checked["arena_fails_at"])
     out, err = capfd.readouterr()

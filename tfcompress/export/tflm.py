@@ -6,14 +6,13 @@ The arena is measured, not estimated: the smallest ``arena_size`` with which TFL
 too small crash that interpreter (a segmentation fault, not an exception), so each probe runs in a child process
 that imports only ``tflite_micro`` and NumPy. Outputs are compared in this process, with an arena that a probe
 has shown to work, and TFLM's C prints ("Failed to resize buffer ...") go to a temporary file through
-``os.dup2`` of file descriptors 1 and 2: they are never shown, and they name the op in an error message.
+``os.dup2`` of file descriptors 1 and 2 (``console.fds_to_file``): they are never shown, and they name the op in
+an error message.
 
 The figure is the host build's: TFLM's bookkeeping holds pointers, so on a 32-bit microcontroller the same model
 needs slightly less; the recording allocator of the Python interpreter also takes a little of the arena.
 """
 
-import contextlib
-import ctypes
 import importlib.metadata
 import json
 import math
@@ -27,6 +26,7 @@ import time
 
 import numpy as np
 
+from tfcompress.console import fds_to_file
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
 from tfcompress.fileio import read_tflite
 
@@ -78,34 +78,6 @@ def _runtime():
         raise ConfigError(f"the TFLite Micro check needs the tflite-micro package ({exc}); install it with "
                           "pip install --pre tflite-micro==0.dev20261023182759 (setup.cfg pins it).") from None
     return runtime
-
-
-@contextlib.contextmanager
-def captured_fds():
-    """Send everything written to file descriptors 1 and 2 (C code included) to a temporary file.
-
-    Yields a list that holds the captured text once the block has ended.
-    """
-    captured = []
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as tmp:
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield captured
-        finally:
-            libc.fflush(None)  # C stdio buffers a redirected stdout: flush it into the file, not the terminal
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            tmp.seek(0)
-            captured.append(tmp.read().decode("utf-8", "replace"))
 
 
 def _first_line(text):
@@ -265,7 +237,7 @@ def _tflm_outputs(data, x, arena_size, ops):
     from tfcompress.export.runtime import dequantize_output, quantize_input
 
     runtime = _runtime()
-    with captured_fds() as captured:
+    with fds_to_file() as captured:
         try:
             interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
             inp = interpreter.get_input_details(0)
@@ -291,7 +263,7 @@ def _tflm_outputs(data, x, arena_size, ops):
 
     inp_d, out_d = detail(inp), detail(out)
     results, error = [], None
-    with captured_fds() as captured:
+    with fds_to_file() as captured:
         try:
             for row in x:
                 interpreter.set_input(quantize_input(row[None], inp_d), 0)
@@ -403,5 +375,5 @@ def format_tflm(result):
     return line
 
 
-__all__ = ["check_tflm", "predict_tflm", "measure_arena", "with_margin", "check_margin", "captured_fds", "format_tflm",
+__all__ = ["check_tflm", "predict_tflm", "measure_arena", "with_margin", "check_margin", "format_tflm",
            "tflm_version"]
