@@ -191,18 +191,20 @@ def _real(dtype):
 CALIBRATION_SAMPLES = 300
 
 
-def calibration_inputs(data, num_samples=CALIBRATION_SAMPLES):
-    """The inputs that calibrate int8 ranges, the same rows for every conversion of a run.
-
-    A seeded random subset (sorted, so data ordered by class do not calibrate on a few classes) of the
-    training inputs, or of the validation inputs when there are none.
-    """
-    x = data["x_train"] if "x_train" in data else data["x_val"]
-    n = len(x)
+def calibration_rows(n, num_samples=CALIBRATION_SAMPLES):
+    """The rows of ``n`` inputs that calibrate int8 ranges: all of them, or a seeded random subset of
+    ``num_samples`` (sorted, so data ordered by class do not calibrate on a few classes). The one rule of every
+    conversion (``calibration_inputs``, ``export.convert``, ``export.mixed``)."""
     if n <= num_samples:
-        return np.asarray(x)
-    rows = np.sort(np.random.default_rng(0).permutation(n)[:num_samples])
-    return np.asarray(x)[rows]
+        return slice(None)
+    return np.sort(np.random.default_rng(0).permutation(n)[:num_samples])
+
+
+def calibration_inputs(data, num_samples=CALIBRATION_SAMPLES):
+    """The inputs that calibrate int8 ranges, the same rows for every conversion of a run: ``calibration_rows`` of
+    the training inputs, or of the validation inputs when there are none."""
+    x = np.asarray(data["x_train"] if "x_train" in data else data["x_val"])
+    return x[calibration_rows(len(x), num_samples)]
 
 
 def num_classes_of(y):

@@ -8,6 +8,7 @@ import numpy as np
 
 from tfcompress._compat import converter_error
 from tfcompress._keras import keras, tf
+from tfcompress.data import calibration_rows
 from tfcompress.errors import ConfigError, ConversionError, ShapeError
 from tfcompress.export.cache import active_cache, fingerprint
 
@@ -67,8 +68,7 @@ def _representative_inputs(model, representative_data, num_samples):
                          f"{len(arrays)} arrays; give one array per input.")
     out = []
     n = min((np.shape(a)[0] if np.ndim(a) else 0) for a in arrays) if arrays else 0
-    # a seeded random subset, the same rows for every input: data sorted by class must not calibrate on a few classes
-    rows = np.sort(np.random.default_rng(0).permutation(n)[:num_samples]) if n > num_samples else slice(None)
+    rows = calibration_rows(n, num_samples)  # the same rows for every input
     for arr, inp in zip(arrays, model.inputs):
         arr = np.asarray(arr)
         if not np.issubdtype(arr.dtype, np.number):

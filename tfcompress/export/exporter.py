@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from tfcompress.data import calibration_rows
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export.c_array import write_c_array
 from tfcompress.export.card import build_model_card
@@ -81,7 +82,7 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
         if representative_data is None or eval_data is None:
             raise ConfigError("format 'mixed' needs representative_data (real training inputs to calibrate) and "
                               "eval_data (x_val, y_val) to choose the precision of each op on.")
-        data, mixed_report = mixed_precision(model, _first_inputs(representative_data, num_samples),
+        data, mixed_report = mixed_precision(model, _calibration_array(representative_data, num_samples),
                                              selection_data if selection_data is not None else eval_data,
                                              tolerance=tolerance, weight_bits=weight_bits, num_samples=num_samples)
     else:
@@ -91,7 +92,7 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
                                  require_integer=format in INTEGER_FORMATS or format == MIXED)
     tflm_result = None
     if tflm:
-        samples = x if x is not None else _first_inputs(representative_data, num_samples)
+        samples = x if x is not None else _calibration_array(representative_data, num_samples)
         tflm_result = check_tflm(data, x=samples, margin=tflm_margin)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -122,17 +123,19 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     return card
 
 
-def _first_inputs(representative_data, num_samples):
-    """The first ``num_samples`` representative inputs (one array), or None when there are none."""
+def _calibration_array(representative_data, num_samples):
+    """The representative inputs that calibrate a conversion (one array; ``calibration_rows`` of it, as
+    ``convert`` takes them), or None when there are none."""
     if representative_data is None:
         return None
     if isinstance(representative_data, (list, tuple)):  # one array per input: check_tflm refuses these models
         representative_data = representative_data[0]
-    if not isinstance(representative_data, np.ndarray):  # a tf.data.Dataset
+    if not isinstance(representative_data, np.ndarray):  # a tf.data.Dataset: its first batches, as convert reads it
         from tfcompress.export.converter import _from_dataset
 
         representative_data = _from_dataset(representative_data, num_samples)
-    return np.asarray(representative_data)[:num_samples]
+    x = np.asarray(representative_data)
+    return x[calibration_rows(len(x), num_samples)]
 
 
 def _json_default(value):

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from tfcompress._compat import interpreter_ops, tflite_schema
+from tfcompress.data import calibration_rows
 from tfcompress.errors import ConfigError, ConversionError
 from tfcompress.export.inspection import inspect_tflite
 from tfcompress.export.runtime import make_interpreter, predict_tflite
@@ -199,9 +200,7 @@ def _calibration_samples(representative, num_samples):
     if x.ndim < 2 or len(x) == 0 or not np.all(np.isfinite(x)):
         raise ConfigError(f"representative data must be a non-empty finite batch of real inputs, received shape "
                           f"{x.shape}.")
-    if len(x) > num_samples:
-        x = x[np.sort(np.random.default_rng(0).permutation(len(x))[:num_samples])]
-    return x
+    return x[calibration_rows(len(x), num_samples)]
 
 
 def _sensitivity(session, int16_data):
