@@ -168,3 +168,13 @@ def test_predict_tflm_scores_like_litert(trained_cnn, digits):
     assert tflm.shape == litert.shape == (64, 10)
     assert np.mean(tflm.argmax(1) == litert.argmax(1)) >= 0.95
     assert abs(np.mean(tflm.argmax(1) == y) - np.mean(litert.argmax(1) == y)) <= 0.05
+
+
+def test_with_labels_the_check_scores_both_runtimes(int8_bytes, digits):
+    from tfcompress.export import predict_tflite, predict_tflm
+
+    x, y = digits["x_test"][:64], digits["y_test"][:64]
+    result = check_tflm(int8_bytes, x, y=y)
+    assert result["tflm_accuracy"] == float(np.mean(predict_tflm(int8_bytes, x).argmax(1) == y))
+    assert result["litert_accuracy"] == float(np.mean(predict_tflite(int8_bytes, x).argmax(1) == y))
+    assert "tflm_accuracy" not in check_tflm(int8_bytes, x)

@@ -297,7 +297,7 @@ def predict_tflm(tflite, x, arena_size=None):
     return _tflm_outputs(data, np.asarray(x, dtype="float32"), size, ops)[0].astype("float32")
 
 
-def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None):
+def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None, y=None):
     """Check that a TFLite model runs in TensorFlow Lite Micro: its ops, its measured arena, and its outputs.
 
     Args:
@@ -308,6 +308,8 @@ def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None):
             a device, rounded up to 16 bytes). Defaults to 0.10.
         litert_outputs: LiteRT's dequantized outputs for ``x``, if already computed (else ``predict_tflite``
             runs them). Defaults to None.
+        y: labels of ``x`` (ids); given, the result also holds ``tflm_accuracy`` and ``litert_accuracy`` (top-1).
+            Defaults to None.
 
     Returns:
         JSON-able dict with ``arena_bytes`` (smallest working arena, measured), ``arena_fails_at`` (16 bytes less,
@@ -360,6 +362,12 @@ def check_tflm(tflite, x=None, margin=DEFAULT_MARGIN, litert_outputs=None):
                       max_abs_diff_lsb=int(np.round(diff.max() / scale)) if integer else None,
                       diff_unit="lsb" if integer else "float",
                       output_dtype=np.dtype(out_d["dtype"]).name)
+        if y is not None:
+            from tfcompress.data import sparse_labels
+
+            labels = sparse_labels(y)
+            result.update(tflm_accuracy=float(np.mean(flat_t.argmax(1) == labels)),
+                          litert_accuracy=float(np.mean(flat_l.argmax(1) == labels)))
     result["seconds"] = round(time.perf_counter() - began, 3)
     return json.loads(json.dumps(result))
 
