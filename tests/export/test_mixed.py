@@ -25,14 +25,10 @@ def float_cnn(trained_cnn):
 def seeded_cnn(digits):
     """The CNN of ``trained_cnn``, trained here after ``keras.utils.set_random_seed``: the same weights whichever
     tests ran before (the session's ``trained_cnn`` depends on the order, and the outlier test on its weights)."""
-    from tfcompress.models import build_cnn
+    from small_cnn import train_small_cnn
 
     keras.utils.set_random_seed(1)
-    model = build_cnn((8, 8, 1), 10, filters=(8, 16), dense_units=16)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(digits["x_train"], digits["y_train"], epochs=15, batch_size=32, verbose=0)
-    return model
+    return train_small_cnn(digits)
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,16 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
-
-from tfcompress import build_mlp, keras, make_tabular_data
+from run_files import tabular_files
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "conversions.py")
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("conversions")
-    data = make_tabular_data(n_samples=400, n_features=8, n_classes=3)
-    keras.utils.set_random_seed(0)
-    teacher = build_mlp((8,), 3, units=(32,), name="teacher")
-    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    teacher.fit(data["x_train"], data["y_train"], epochs=5, verbose=0)
-    teacher.save(str(root / "teacher.keras"))
-    np.savez(root / "data.npz", **data)
-    return root
+    return tabular_files(tmp_path_factory.mktemp("conversions"))[0]
 
 
 def _count(root, name, stages):

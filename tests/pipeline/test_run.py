@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
+from run_files import tabular_files
 
-from tfcompress import build_mlp, keras, make_tabular_data
 from tfcompress.export import evaluate_tflite
 from tfcompress.pipeline import Pipeline
 from tfcompress.pipeline.state import RunState
@@ -16,16 +16,7 @@ from tfcompress.quantize.stages import PostTrainingQuantization
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run")
-    data = make_tabular_data(n_samples=400, n_features=8, n_classes=3)
-    keras.utils.set_random_seed(0)
-    teacher = build_mlp((8,), 3, units=(32,), name="teacher")
-    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    teacher.fit(data["x_train"], data["y_train"], epochs=8, verbose=0)
-    path = str(root / "teacher.keras")
-    teacher.save(path)
-    np.savez(root / "data.npz", **data)
-    return root, path, data
+    return tabular_files(tmp_path_factory.mktemp("run"))
 
 
 def make_pipeline(root, teacher_path):
