@@ -30,7 +30,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
 
     run_start = time.perf_counter()
     start.prepare_output(output_dir)
-    data = start.load_data(data, pipeline.stages)
+    data = start.read_data(data, pipeline.stages)
     teacher, black_box = start.load_run_teacher(pipeline, data, unsafe_load, custom_objects, log)
     context = RunContext(teacher, data, output_dir, seed=pipeline.seed, batch_size=pipeline.batch_size,
                          learning_rate=pipeline.learning_rate, distill_options=pipeline.distill,

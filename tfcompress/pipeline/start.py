@@ -22,7 +22,7 @@ def prepare_output(output_dir):
     remove_stale_tmp(output_dir)
 
 
-def load_data(data, stages):
+def read_data(data, stages):
     """The data dict (an ``.npz`` path is loaded), checked; training data are required when a stage trains."""
     from tfcompress.data import check_dataset, load_npz
 
@@ -164,5 +164,5 @@ def build_spec_student(spec, data):
     return build_student(spec.get("family"), tuple(np.asarray(data["x_val"]).shape[1:]),
                          num_classes_of(data["y_val"]), **options)
 
-__all__ = ["prepare_output", "load_data", "load_run_teacher", "first_model", "teacher_metrics",
+__all__ = ["prepare_output", "read_data", "load_run_teacher", "first_model", "teacher_metrics",
            "clear_stage_folders"]
