@@ -202,7 +202,10 @@ def calibration_rows(n, num_samples=CALIBRATION_SAMPLES):
 
 def calibration_inputs(data, num_samples=CALIBRATION_SAMPLES):
     """The inputs that calibrate int8 ranges, the same rows for every conversion of a run: ``calibration_rows`` of
-    the training inputs, or of the validation inputs when there are none."""
+    the training inputs, or of the validation inputs when there are none. ``data`` is a dict of arrays or a
+    ``tfcompress.datasets.DataSource`` (which reads those rows from its stream once and keeps them)."""
+    if hasattr(data, "calibration_inputs"):
+        return data.calibration_inputs(num_samples)
     x = np.asarray(data["x_train"] if "x_train" in data else data["x_val"])
     return x[calibration_rows(len(x), num_samples)]
 

@@ -129,4 +129,36 @@ def resize_images(x, size, channels=None):
     return np.clip(out, 0.0, 1.0).astype("float32")
 
 
-__all__ = ["make_shapes_data", "shape_image", "resize_images", "CLASSES"]
+def write_image_folder(root, n_samples=600, image_size=32, seed=0, val_fraction=0.2, test_fraction=0.2):
+    """Write the shapes task (``make_shapes_data``'s images) as PNG files in the layout of
+    ``keras.utils.image_dataset_from_directory``: ``root/train/<class>/00000.png``, ``root/val/...``,
+    ``root/test/...``. Each image is made and written on its own, so a large folder needs little memory.
+
+    Returns:
+        ``{split: number of images}``.
+    """
+    import os
+
+    from tfcompress._keras import tf
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_samples) % len(CLASSES)
+    rng.shuffle(labels)
+    n_test, n_val = int(round(n_samples * test_fraction)), int(round(n_samples * val_fraction))
+    bounds = {"train": (0, n_samples - n_test - n_val), "val": (n_samples - n_test - n_val, n_samples - n_test),
+              "test": (n_samples - n_test, n_samples)}
+    for split in bounds:
+        for name in CLASSES:
+            os.makedirs(os.path.join(os.fspath(root), split, name), exist_ok=True)
+    counts = {}
+    for split, (lo, hi) in bounds.items():
+        counts[split] = hi - lo
+        for i in range(lo, hi):
+            image = shape_image(CLASSES[labels[i]], int(image_size), rng)
+            png = tf.io.encode_png(np.round(image * 255).astype("uint8")).numpy()
+            with open(os.path.join(os.fspath(root), split, CLASSES[labels[i]], f"{i:06d}.png"), "wb") as f:
+                f.write(png)
+    return counts
+
+
+__all__ = ["make_shapes_data", "shape_image", "resize_images", "write_image_folder", "CLASSES"]

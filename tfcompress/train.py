@@ -10,14 +10,15 @@ on the labels alone.
 import numpy as np
 
 from tfcompress._keras import keras
-from tfcompress.data import check_dataset, num_classes_of
+from tfcompress.data import check_dataset, sparse_labels
 
 
 class Trainer:
     """Fine-tunes models on a data set, with or without a teacher.
 
     Args:
-        data: dict with ``x_train, y_train, x_val, y_val`` (optionally ``x_test, y_test``).
+        data: dict with ``x_train, y_train, x_val, y_val`` (optionally ``x_test, y_test``), or a bound
+            ``tfcompress.datasets.DataSource`` (e.g. an image folder, streamed from disk).
         teacher: a trained ``tf_keras`` model, or None for label-only training. Defaults to None.
         batch_size: Defaults to 64.
         learning_rate: peak learning rate of Adam (cosine decay over each ``fit``). Defaults to 1e-3.
@@ -36,9 +37,12 @@ class Trainer:
 
     def __init__(self, data, teacher=None, batch_size=64, learning_rate=1e-3, distill_options=None, verbose=0,
                  workdir=None, teacher_cache=None, progress=None, context=None):
-        if context is None:  # a run checked its data once, before any stage (pipeline/start.py)
+        from tfcompress.datasets import DataSource, as_source
+
+        if context is None and not isinstance(data, DataSource):  # a run checked its data once (pipeline/start.py)
             check_dataset(data, require_train=False)  # data-free stages need only the evaluation split
         self.data = data
+        self.source = as_source(data)
         self.teacher = teacher
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -57,11 +61,15 @@ class Trainer:
 
     @property
     def input_shape(self):
-        return tuple(np.asarray(self.data["x_val"]).shape[1:])
+        return tuple(self.source.input_shape)
 
     @property
     def num_classes(self):
-        return num_classes_of(self.data["y_val"])
+        return self.source.num_classes
+
+    def split(self, name):
+        """The ``Split`` named ``name`` (``"train"``, ``"val"`` or ``"test"``) of this trainer's data."""
+        return self.source.split(name)
 
     def fit(self, model, epochs, callbacks=None, learning_rate=None, validation=True, max_seconds=None,
             alpha=None):
@@ -86,8 +94,12 @@ class Trainer:
         limit = [TimeLimit(max_seconds, schedule)] if max_seconds else []
         callbacks = with_nan_guard(list(callbacks or []) + [schedule] + limit + self.progress_callbacks(limit),
                                    self.stage, lr)
-        val = (self.data["x_val"], self.data["y_val"]) if validation else None
+        from tfcompress.datasets.feed import fit_feed, validation_feed
+
         teacher = self.teacher if alpha is None or alpha < 1.0 else None  # alpha 1: labels alone
+        cache = self.teacher_cache if teacher is not None else None
+        feed = fit_feed(self.split("train"), self.batch_size, teacher_cache=cache)
+        val = validation_feed(self.split("val"), self.batch_size, teacher_cache=cache) if validation else None
         frozen = teacher.trainable if teacher is not None else None
         if teacher is not None:
             from tfcompress.distill.distiller import Distiller
@@ -105,11 +117,11 @@ class Trainer:
 
             logits = output_kind(model) == "logits"  # keras.applications models end in a softmax
             model.compile(optimizer=keras.optimizers.Adam(lr),
-                          loss=classification_loss(self.data["y_train"], from_logits=logits),
+                          loss=classification_loss(self.split("train").labels, from_logits=logits),
                           metrics=["accuracy"])
         try:
-            history = trainee.fit(self.data["x_train"], self.data["y_train"], batch_size=self.batch_size,
-                                  epochs=epochs, validation_data=val, callbacks=callbacks, verbose=self.verbose)
+            history = trainee.fit(**feed, epochs=epochs, validation_data=val, callbacks=callbacks,
+                                  verbose=self.verbose)
         finally:
             if teacher is not None:  # the Distiller freezes its teacher; a model may be teacher and student later
                 teacher.trainable = frozen
@@ -117,7 +129,7 @@ class Trainer:
 
     def evaluate(self, model, split="val"):
         """Top-1 accuracy of ``model`` on a split (``"val"`` or ``"test"``)."""
-        return accuracy(model, self.data[f"x_{split}"], self.data[f"y_{split}"], self.batch_size)
+        return self.split(split).accuracy(model, self.batch_size)
 
     def progress_callbacks(self, limit=()):
         """``[EpochProgress]`` when this trainer reports progress, else ``[]`` (``limit``: the fit's TimeLimit)."""
@@ -147,20 +159,14 @@ class Trainer:
 
     def teacher_accuracy(self, split="val"):
         """Top-1 accuracy of the teacher on a split (its outputs from the run's teacher cache)."""
-        x, y = self.data[f"x_{split}"], self.data[f"y_{split}"]
-        outputs = self.teacher_cache.outputs(self.teacher, x, batch_size=256)
-        y = np.asarray(y)
-        labels = y.argmax(-1) if (y.ndim == 2 and y.shape[1] > 1) else y.reshape(-1)
-        return float(np.mean(np.argmax(outputs, axis=-1) == labels))
+        part = self.split(split)
+        outputs = self.teacher_cache.split_logits(part) if part.streamed else \
+            self.teacher_cache.outputs(self.teacher, part.x, batch_size=256)
+        return float(np.mean(np.argmax(outputs, axis=-1) == sparse_labels(part.labels)))
 
     def batches(self, split="train", batch_size=None, limit=None):
         """Yield ``(x, y)`` NumPy batches of a split, in order, at most ``limit`` batches."""
-        x, y = self.data[f"x_{split}"], self.data[f"y_{split}"]
-        bs = batch_size or self.batch_size
-        for n, start in enumerate(range(0, len(x), bs)):
-            if limit is not None and n >= limit:
-                return
-            yield x[start:start + bs], y[start:start + bs]
+        yield from self.split(split).numpy_batches(batch_size or self.batch_size, limit=limit)
 
 
 def epochs_for_steps(n_train, batch_size, steps, bounds):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import tfcompress
+from tfcompress.datasets import ArraySplit, DataSource
 from tfcompress import keras
 from tfcompress._keras import tf
 from tfcompress.distill import Distill
@@ -180,7 +181,8 @@ def test_stage_never_reads_the_training_set(digits, digits_teacher):
     with pytest.raises(AssertionError, match="x_train"):
         data["x_train"]
     trainer = Trainer.__new__(Trainer)  # Trainer.__init__ checks every split; this one may only see x_val/y_val
-    trainer.__dict__.update(data=data, teacher=digits_teacher, batch_size=64, learning_rate=3e-3,
+    val_only = DataSource({"val": ArraySplit("val", digits["x_val"], digits["y_val"])}, "validation split only")
+    trainer.__dict__.update(data=data, source=val_only, teacher=digits_teacher, batch_size=64, learning_rate=3e-3,
                             distill_options={}, verbose=0, workdir=None)
     student = _student()
     initial = [w.copy() for w in student.get_weights()]

@@ -17,12 +17,6 @@ from tfcompress.errors import ConfigError
 from tfcompress.stage import check_number
 
 
-def _check_images(x, what):
-    if x.ndim != 4:
-        raise ConfigError(f"{what} needs image inputs (n, height, width, channels), received shape {x.shape}. "
-                          f"Fix: use augment: null for vector inputs.")
-
-
 def augmented_batches(x, y, batch_size, shift=True, mixup=0.0, seed=None):
     """Shuffled batches of ``(x, y)`` with random shifts and/or mixup applied per epoch.
 
@@ -40,33 +34,51 @@ def augmented_batches(x, y, batch_size, shift=True, mixup=0.0, seed=None):
     from tfcompress._keras import tf
 
     x = np.asarray(x)
-    if shift:
-        _check_images(x, "distill augment 'shift'")
     check_number("distill", "mixup", mixup, low=0)
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y))).shuffle(len(x), seed=seed)
     if shift:
-        ph, pw = max(1, x.shape[1] // 8), max(1, x.shape[2] // 8)
-
-        def shift_one(image, label):
-            padded = tf.pad(image, [[ph, ph], [pw, pw], [0, 0]])
-            return tf.image.random_crop(padded, tf.shape(image)), label
-
-        ds = ds.map(shift_one, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(shift_fn(x.shape[1:]), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     if mixup:
-        a = float(mixup)
-
-        def mix(xb, yb):
-            n = tf.shape(xb)[0]
-            g1 = tf.random.gamma([n], a)
-            lam = g1 / (g1 + tf.random.gamma([n], a))  # Beta(a, a)
-            perm = tf.random.shuffle(tf.range(n))
-            lam_x = tf.reshape(lam, tf.concat([[n], tf.ones([tf.rank(xb) - 1], tf.int32)], 0))
-            mixed = lam_x * xb + (1.0 - lam_x) * tf.gather(xb, perm)
-            return mixed, tf.where(lam >= 0.5, yb, tf.gather(yb, perm))
-
-        ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(mixup_fn(mixup), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(2)
+
+
+def shift_fn(sample_shape):
+    """A ``tf.data`` map of one ``(image, label)``: the image moved at random by up to ``max(1, size // 8)``
+    pixels per axis, zero fill (the ``shift`` augmentation).
+
+    Raises:
+        ConfigError: ``sample_shape`` is not ``(height, width, channels)``.
+    """
+    from tfcompress._keras import tf
+
+    if len(sample_shape) != 3:
+        raise ConfigError(f"distill augment 'shift' needs image inputs (n, height, width, channels), received "
+                          f"samples of shape {tuple(sample_shape)}. Fix: use augment: null for vector inputs.")
+    ph, pw = max(1, int(sample_shape[0]) // 8), max(1, int(sample_shape[1]) // 8)
+
+    def shift_one(image, label):
+        padded = tf.pad(image, [[ph, ph], [pw, pw], [0, 0]])
+        return tf.image.random_crop(padded, tf.shape(image)), label
+    return shift_one
+
+
+def mixup_fn(a):
+    """A ``tf.data`` map of one batch ``(x, y)``: mixup with Beta(a, a) (see the module docstring)."""
+    from tfcompress._keras import tf
+
+    a = float(a)
+
+    def mix(xb, yb):
+        n = tf.shape(xb)[0]
+        g1 = tf.random.gamma([n], a)
+        lam = g1 / (g1 + tf.random.gamma([n], a))  # Beta(a, a)
+        perm = tf.random.shuffle(tf.range(n))
+        lam_x = tf.reshape(lam, tf.concat([[n], tf.ones([tf.rank(xb) - 1], tf.int32)], 0))
+        mixed = lam_x * xb + (1.0 - lam_x) * tf.gather(xb, perm)
+        return mixed, tf.where(lam >= 0.5, yb, tf.gather(yb, perm))
+    return mix
 
 
 def shifted_batches(x, y, batch_size, seed=None):
@@ -74,4 +86,4 @@ def shifted_batches(x, y, batch_size, seed=None):
     return augmented_batches(x, y, batch_size, shift=True, mixup=0.0, seed=seed)
 
 
-__all__ = ["augmented_batches", "shifted_batches"]
+__all__ = ["augmented_batches", "shifted_batches", "shift_fn", "mixup_fn"]

@@ -133,17 +133,18 @@ class Distill(Stage):
         distiller.teacher_cache = getattr(trainer, "teacher_cache", None)
         lr = self.learning_rate or defaults.LEARNING_RATE
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
-        data = trainer.data
+        from tfcompress.datasets import as_source
+        from tfcompress.datasets.feed import fit_feed, validation_feed
+
+        source = getattr(trainer, "source", None) or as_source(trainer.data)
+        train, val = source.split("train"), source.split("val")
         batch_size = self.batch_size or trainer.batch_size
-        epochs = auto_epochs(len(data["x_train"]), batch_size) if self.epochs == "auto" else self.epochs
+        epochs = auto_epochs(train.size, batch_size) if self.epochs == "auto" else self.epochs
         augment = self.augment
         if augment == "auto":
-            augment = "shift" if np.ndim(data["x_train"]) == 4 else None
-        if augment is None and not self.mixup:
-            x, y, fit_batch = data["x_train"], data["y_train"], batch_size
-        else:
-            x, y, fit_batch = augmented_batches(data["x_train"], data["y_train"], batch_size,
-                                                shift=augment == "shift", mixup=self.mixup), None, None
+            augment = "shift" if len(train.sample_shape) == 3 else None
+        cache = distiller.teacher_cache if train.streamed and not isinstance(self, FeatureDistill) else None
+        feed = fit_feed(train, batch_size, shift=augment == "shift", mixup=self.mixup, teacher_cache=cache)
         schedule = CosineDecay()  # per step, over the whole fit (or over fewer epochs under max_seconds)
         callbacks = [schedule]
         limit = TimeLimit(self.max_seconds, schedule) if self.max_seconds else None
@@ -153,7 +154,7 @@ class Distill(Stage):
         if hasattr(trainer, "progress_callbacks"):
             callbacks += trainer.progress_callbacks([limit] if limit else [])
         callbacks = with_nan_guard(callbacks, getattr(trainer, "stage", self.name), lr)
-        distiller.fit(x, y, batch_size=fit_batch, epochs=epochs, validation_data=(data["x_val"], data["y_val"]),
+        distiller.fit(**feed, epochs=epochs, validation_data=validation_feed(val, batch_size, cache),
                       verbose=trainer.verbose, callbacks=callbacks)
         self._report = {"epochs": epochs, "epochs_run": limit.epochs_run if limit else epochs,
                         "augment": augment, "mixup": self.mixup, "alpha": alpha,

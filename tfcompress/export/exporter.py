@@ -12,6 +12,11 @@ from tfcompress.export.card import build_model_card
 from tfcompress.export.converter import FORMATS, INTEGER_FORMATS, _strip_pruning, convert
 from tfcompress.fileio import atomic_write, read_tflite
 from tfcompress.export.inspection import inspect_tflite, keras_sparsity
+
+#: With a streamed ``eval_data`` (an image folder's split): the samples TFLite Micro runs (its interpreter is
+#: slow; the LiteRT check reads the whole split) and the validation samples mixed precision is chosen on.
+TFLM_STREAM_SAMPLES = 512
+MIXED_SELECTION_SAMPLES = 2000
 from tfcompress.export.runtime import measure_latency
 from tfcompress.export.tflm import DEFAULT_MARGIN, check_margin, check_tflm
 from tfcompress.export.verify import verify_tflite
@@ -47,7 +52,8 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
             needs ``representative_data`` and ``eval_data``; the choice and the per-op sensitivity table go to
             ``card["mixed_precision"]``). Defaults to "int8".
         representative_data: real inputs for int8 calibration. Defaults to None.
-        eval_data: ``(x, y)`` to measure Keras and TFLite accuracy. Defaults to None.
+        eval_data: ``(x, y)`` to measure Keras and TFLite accuracy, or a ``tfcompress.datasets`` split, read
+            batch by batch. Defaults to None.
         stages: stage configs (or Stage objects) that produced the model, recorded as provenance. Defaults to None.
         num_samples: representative samples used. Defaults to 300.
         latency_runs: timed inferences (0 skips latency). Defaults to 200.
@@ -70,7 +76,8 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ConfigError(f"path must be a file path such as 'out/model.tflite', received {path!r}.")
     path = os.fspath(path)
-    if eval_data is not None and (not isinstance(eval_data, (tuple, list)) or len(eval_data) != 2):
+    streamed = hasattr(eval_data, "numpy_batches")  # a tfcompress.datasets Split, read batch by batch
+    if eval_data is not None and not streamed and (not isinstance(eval_data, (tuple, list)) or len(eval_data) != 2):
         raise ConfigError("eval_data must be a pair (x, y) of inputs and labels, e.g. (x_test, y_test).")
     if not isinstance(tflm, bool):
         raise ConfigError(f"tflm must be True or False, received {tflm!r}.")
@@ -82,17 +89,22 @@ def export_tflite(model, path, format="int8", representative_data=None, eval_dat
         if representative_data is None or eval_data is None:
             raise ConfigError("format 'mixed' needs representative_data (real training inputs to calibrate) and "
                               "eval_data (x_val, y_val) to choose the precision of each op on.")
+        chosen_on = selection_data if selection_data is not None else eval_data
+        if hasattr(chosen_on, "numpy_batches"):  # a streamed split: the precision is chosen on its first samples
+            chosen_on = chosen_on.head(MIXED_SELECTION_SAMPLES)
         data, mixed_report = mixed_precision(model, _calibration_array(representative_data, num_samples),
-                                             selection_data if selection_data is not None else eval_data,
+                                             chosen_on,
                                              tolerance=tolerance, weight_bits=weight_bits, num_samples=num_samples)
     else:
         data = convert(model, format=format, representative_data=representative_data, num_samples=num_samples)
-    x, y = (eval_data if eval_data is not None else (None, None))
-    verification = verify_tflite(data, x=x, y=y, keras_model=model if x is not None else None,
-                                 require_integer=format in INTEGER_FORMATS or format == MIXED)
+    x, y = (eval_data if eval_data is not None and not streamed else (None, None))
+    verification = verify_tflite(data, x=x, y=y, keras_model=model if eval_data is not None else None,
+                                 require_integer=format in INTEGER_FORMATS or format == MIXED,
+                                 batches=eval_data.numpy_batches() if streamed else None)
     tflm_result = None
     if tflm:
-        samples = x if x is not None else _calibration_array(representative_data, num_samples)
+        samples = x if x is not None else (eval_data.head(TFLM_STREAM_SAMPLES)[0] if streamed else
+                                           _calibration_array(representative_data, num_samples))
         tflm_result = check_tflm(data, x=samples, margin=tflm_margin)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

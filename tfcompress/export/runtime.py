@@ -84,36 +84,48 @@ def predict_tflite(tflite, x, batch_size=None):
         ShapeError: the inputs do not fit the model's input shape.
         ConversionError: the model cannot be loaded or run.
     """
+    return tflite_predictor(tflite, batch_size)(x)
+
+
+def tflite_predictor(tflite, batch_size=None):
+    """A function ``x -> outputs`` like ``predict_tflite`` that keeps one interpreter for many calls (batches of
+    a stream)."""
     interpreter = make_interpreter(tflite)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
         raise ConfigError(f"predict_tflite runs models with one input and one output; this model has "
                           f"{len(inputs)} inputs and {len(outputs)} outputs.")
-    inp, out = inputs[0], outputs[0]
-    x = np.asarray(x)
-    expected = tuple(int(d) for d in inp["shape_signature"][1:])
-    if x.ndim != len(expected) + 1 or any(e not in (-1, a) for e, a in zip(expected, x.shape[1:])):
-        raise ShapeError(f"inputs have shape {x.shape} but the TFLite model expects [n, "
-                         f"{', '.join(str(e) for e in expected)}]; reshape the data or export a model built for it.")
-    if x.shape[0] == 0:
-        raise ShapeError("predict_tflite received 0 samples.")
-    step = batch_size or 256
-    fixed_batch = int(inp["shape_signature"][0]) != -1
-    if fixed_batch:
-        step = int(inp["shape"][0])
-    results = []
-    for start in range(0, x.shape[0], step):
-        chunk = x[start:start + step]
-        n = chunk.shape[0]
-        if fixed_batch and n < step:  # pad the last chunk of a model with a fixed batch size
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
-        try:
-            y, inp, out = _run_batch(interpreter, chunk, inp, out)
-        except (ValueError, RuntimeError) as exc:
-            raise ConversionError(f"the TFLite model failed on inputs of shape {chunk.shape}: "
-                                  f"{str(exc).strip()[:300]}") from None
-        results.append(y[:n])
-    return np.concatenate(results)
+    details = {"inp": inputs[0], "out": outputs[0]}
+
+    def predict(x):
+        inp, out = details["inp"], details["out"]
+        x = np.asarray(x)
+        expected = tuple(int(d) for d in inp["shape_signature"][1:])
+        if x.ndim != len(expected) + 1 or any(e not in (-1, a) for e, a in zip(expected, x.shape[1:])):
+            raise ShapeError(f"inputs have shape {x.shape} but the TFLite model expects [n, "
+                             f"{', '.join(str(e) for e in expected)}]; reshape the data or export a model built for "
+                             "it.")
+        if x.shape[0] == 0:
+            raise ShapeError("predict_tflite received 0 samples.")
+        step = batch_size or 256
+        fixed_batch = int(inp["shape_signature"][0]) != -1
+        if fixed_batch:
+            step = int(inp["shape"][0])
+        results = []
+        for start in range(0, x.shape[0], step):
+            chunk = x[start:start + step]
+            n = chunk.shape[0]
+            if fixed_batch and n < step:  # pad the last chunk of a model with a fixed batch size
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
+            try:
+                y, inp, out = _run_batch(interpreter, chunk, inp, out)
+            except (ValueError, RuntimeError) as exc:
+                raise ConversionError(f"the TFLite model failed on inputs of shape {chunk.shape}: "
+                                      f"{str(exc).strip()[:300]}") from None
+            results.append(y[:n])
+        details.update(inp=inp, out=out)
+        return np.concatenate(results)
+    return predict
 
 
 def evaluate_tflite(tflite, x, y, batch_size=None):
@@ -136,6 +148,22 @@ def evaluate_tflite(tflite, x, y, batch_size=None):
         raise ShapeError(f"evaluate_tflite: {len(x)} inputs but {len(labels)} labels; they must match.")
     logits = predict_tflite(tflite, x, batch_size=batch_size)
     return float(np.mean(logits.reshape(len(labels), -1).argmax(axis=1) == labels))
+
+
+def evaluate_tflite_batches(tflite, batches):
+    """Top-1 accuracy of a TFLite classifier on an iterable of ``(x, y)`` NumPy batches (a streamed split), one
+    interpreter for all of them."""
+    from tfcompress.data import sparse_labels
+
+    predict = tflite_predictor(tflite)
+    right = total = 0
+    for x, y in batches:
+        labels = sparse_labels(y)
+        right += int(np.sum(predict(x).reshape(len(labels), -1).argmax(axis=1) == labels))
+        total += len(labels)
+    if not total:
+        raise ShapeError("evaluate_tflite_batches received no samples.")
+    return right / total
 
 
 def host_info():

@@ -15,7 +15,7 @@ def _accuracy(logits, y):
     return float(np.mean(logits.reshape(len(labels), -1).argmax(axis=1) == labels))
 
 
-def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None, batch_size=None):
+def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None, batch_size=None, batches=None):
     """Load a TFLite model in the LiteRT interpreter, run data through it and compare it with its Keras source.
 
     Inputs are quantized with the input tensor's scale and zero point and outputs dequantized, so the numbers are
@@ -29,6 +29,8 @@ def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None
         require_integer: True raises if any op computes in float (an int8 model that fell back to float); False
             or None only report ``is_fully_integer``. Defaults to None.
         batch_size: samples per invoke. Defaults to None (up to 256).
+        batches: instead of ``x`` and ``y``, an iterable of labelled ``(x, y)`` NumPy batches (a streamed split,
+            ``Split.numpy_batches()``), read once; the same numbers are summed over the batches. Defaults to None.
 
     Returns:
         dict with ``is_fully_integer``, ``float_ops``, ``num_samples``, and when data are given
@@ -50,6 +52,8 @@ def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None
                               f"float, e.g. {'; '.join(named)}. These ops have no integer kernel and fell back to "
                               "float; replace them (e.g. a different activation) or export as 'int8_float_io'/"
                               "'dynamic' and accept float compute.")
+    if batches is not None:
+        return _verify_batches(data, batches, keras_model, result)
     if x is None:
         return result
     x = np.asarray(x)
@@ -73,4 +77,35 @@ def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None
         if y is not None:
             result["keras_accuracy"] = _accuracy(expected, y)
             result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
+    return result
+
+
+def _verify_batches(data, batches, keras_model, result):
+    """``verify_tflite``'s numbers summed over labelled batches (one interpreter, one pass)."""
+    from tfcompress.data import sparse_labels
+    from tfcompress.export.runtime import tflite_predictor
+
+    predict = tflite_predictor(data)
+    n = hits = keras_hits = agree = 0
+    diff_max, diff_sum, diff_count, lo, hi = 0.0, 0.0, 0, np.inf, -np.inf
+    for x, y in batches:
+        labels = sparse_labels(y)
+        outputs = predict(x).reshape(len(labels), -1)
+        n += len(labels)
+        hits += int(np.sum(outputs.argmax(1) == labels))
+        if keras_model is not None:
+            expected = np.asarray(keras_model.predict_on_batch(x), dtype="float32").reshape(len(labels), -1)
+            diff = np.abs(expected - outputs)
+            diff_max, diff_sum, diff_count = max(diff_max, float(diff.max())), diff_sum + float(diff.sum()), \
+                diff_count + diff.size
+            lo, hi = min(lo, float(expected.min())), max(hi, float(expected.max()))
+            keras_hits += int(np.sum(expected.argmax(1) == labels))
+            agree += int(np.sum(expected.argmax(1) == outputs.argmax(1)))
+    if not n:
+        raise ShapeError("verify_tflite received no samples.")
+    result.update(num_samples=n, tflite_accuracy=hits / n)
+    if keras_model is not None:
+        result.update(max_abs_diff=diff_max, mean_abs_diff=diff_sum / diff_count, output_range=hi - lo,
+                      top1_agreement=agree / n, keras_accuracy=keras_hits / n)
+        result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
     return result

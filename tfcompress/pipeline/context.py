@@ -21,7 +21,7 @@ class RunContext:
 
     Args:
         teacher: the loaded teacher (a ``tf_keras`` model, or a black-box ``TeacherOutputs`` wrapper).
-        data: the checked data dict.
+        data: the checked ``tfcompress.datasets.DataSource`` (bound to the teacher's input).
         output_dir: the run's output folder.
         seed: the run's seed (stage ``i`` trains with ``seed + i``).
         batch_size, learning_rate, distill_options: the training defaults of every stage's ``Trainer``.
@@ -44,7 +44,8 @@ class RunContext:
         self.verbose = verbose
         self.log = log
         self.black_box = black_box
-        self.teacher_cache = TeacherCache(teacher)
+        # the teacher's logits on streamed splits go to <output>/cache (memory-mapped; a resumed run reads them)
+        self.teacher_cache = TeacherCache(teacher, directory=os.path.join(output_dir, "cache"))
         self.conversions = ConversionCache()
         self.teacher_metrics = None
         self.records = []  # provenance: the recipe entry {name: config} of each stage done, in order

@@ -14,7 +14,7 @@ from tfcompress.errors import ConfigError
 from tfcompress.export import export_tflite
 from tfcompress.export.exporter import EXPORT_FORMATS
 from tfcompress.fileio import copy_file
-from tfcompress.pipeline.measure import eval_split, from_card, measure_file
+from tfcompress.pipeline.measure import from_card, measure_file
 from tfcompress.stage import Stage, check_flag, check_number, register_stage
 
 FILE = "model.tflite"
@@ -65,16 +65,17 @@ class ExportStage(Stage):
         workdir = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-export-")
         os.makedirs(workdir, exist_ok=True)
         path = os.path.join(workdir, FILE)
-        data = trainer.data
-        split = eval_split(data)
-        rep = calibration_inputs(data, self.num_samples)
-        eval_data = (data[f"x_{split}"], data[f"y_{split}"])
+        source = trainer.source
+        rep = calibration_inputs(source, self.num_samples)
+        held_out = source.split(source.eval_name)
+        eval_data = held_out if held_out.streamed else (held_out.x, held_out.y)
+        val = source.split("val")
         card = export_tflite(model, path, format=self.format, representative_data=rep, eval_data=eval_data,
                              stages=list(context.records) if context is not None else [],
                              num_samples=self.num_samples,
                              latency_runs=context.latency_runs if context is not None else 200, c_array=self.c_array,
                              tflm=self.tflm, tolerance=self.tolerance,
-                             selection_data=(data["x_val"], data["y_val"]) if "x_val" in data else None)
+                             selection_data=val if val.streamed else (val.x, val.y))
         self._report = {"paths": card.get("paths", {"tflite": path}), "format": self.format,
                         "tflite_bytes": os.path.getsize(path), "card": card}
         return model

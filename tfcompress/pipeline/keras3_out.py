@@ -16,12 +16,13 @@ from tfcompress.fileio import save_model
 FILENAME = "student_keras3.keras"
 
 
-def _accuracy(predict, x, y, batch=256):
+def _accuracy(predict, split, batch=256):
+    from tfcompress.data import sparse_labels
+
     hits = 0
-    for start in range(0, len(x), batch):
-        out = np.asarray(predict(x[start:start + batch]))
-        hits += int(np.sum(np.argmax(out, axis=-1) == np.asarray(y[start:start + batch]).reshape(-1)))
-    return hits / max(1, len(x))
+    for x, y in split.numpy_batches(batch):
+        hits += int(np.sum(np.argmax(np.asarray(predict(x)), axis=-1) == sparse_labels(y)))
+    return hits / max(1, split.size)
 
 
 def last_float_entry(finished):
@@ -37,7 +38,7 @@ def write_keras3_student(finished, data, output_dir, load):
 
     Args:
         finished: ``RunState.finished`` (stage entries with the saved ``model`` path).
-        data: the run's data dict.
+        data: the run's data (a dict of arrays or a ``DataSource``).
         output_dir: the run's output folder.
         load: function loading a saved stage model as tf_keras.
 
@@ -48,13 +49,15 @@ def write_keras3_student(finished, data, output_dir, load):
     entry = last_float_entry(finished)
     if entry is None:
         return None
-    model = load(entry["model"])
-    split = "test" if "x_test" in data else "val"
-    x, y = data[f"x_{split}"], data[f"y_{split}"]
+    from tfcompress.datasets import as_source
     from tfcompress.interop import to_keras3
 
+    model = load(entry["model"])
+    source = as_source(data)
+    split = source.eval_name
+    held_out = source.split(split)
     try:
-        k3 = to_keras3(model, sample_inputs=np.asarray(data["x_val"][:8], dtype="float32"), atol=1e-4)
+        k3 = to_keras3(model, sample_inputs=np.asarray(source.split("val").head(8)[0], dtype="float32"), atol=1e-4)
     except ModelError as exc:
         return {"stage": entry["index"] + 1, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - an optional extra file must not fail a finished run
@@ -63,8 +66,8 @@ def write_keras3_student(finished, data, output_dir, load):
     path = os.path.join(output_dir, FILENAME)
     save_model(k3, path)
     return {"file": FILENAME, "stage": entry["index"] + 1, "split": split,
-            "accuracy": _accuracy(lambda b: k3(b, training=False), x, y),
-            "tf_keras_accuracy": _accuracy(lambda b: model(b, training=False), x, y)}
+            "accuracy": _accuracy(lambda b: k3(b, training=False), held_out),
+            "tf_keras_accuracy": _accuracy(lambda b: model(b, training=False), held_out)}
 
 
 __all__ = ["write_keras3_student", "last_float_entry", "FILENAME"]

@@ -14,7 +14,9 @@ from tfcompress.data import calibration_inputs
 
 def eval_split(data):
     """The held-out split used for measurements: ``"test"`` if the data have one, else ``"val"``."""
-    return "test" if "x_test" in data and "y_test" in data else "val"
+    from tfcompress.datasets import as_source
+
+    return as_source(data).eval_name
 
 
 def measure_model(model, data, fmt="int8", num_samples=300, latency_runs=200, num_threads=1):
@@ -46,12 +48,14 @@ def measure_model(model, data, fmt="int8", num_samples=300, latency_runs=200, nu
 def measure_file(flat, data, fmt="int8", params=None, latency_runs=200, num_threads=1):
     """Measure a converted ``.tflite`` (bytes or path); see ``measure_model`` for the keys returned (and
     ``val_accuracy``, the file's accuracy on the validation split)."""
-    from tfcompress.export import evaluate_tflite, measure_latency, model_size
+    from tfcompress.datasets import as_source
+    from tfcompress.export import measure_latency, model_size
 
     if not isinstance(flat, (bytes, bytearray)):
         with open(flat, "rb") as f:
             flat = f.read()
-    split = eval_split(data)
+    source = as_source(data)
+    split = source.eval_name
     size = model_size(flat)
     out = {
         "format": fmt,
@@ -59,12 +63,11 @@ def measure_file(flat, data, fmt="int8", params=None, latency_runs=200, num_thre
         "tflite_bytes": int(size["tflite_bytes"]),
         "gzip_bytes": int(size["gzip_bytes"]),
         "sparsity": _float(size.get("sparsity")),
-        "accuracy": float(evaluate_tflite(flat, data[f"x_{split}"], data[f"y_{split}"])),
+        "accuracy": source.split(split).tflite_accuracy(flat),
         "split": split,
-        "eval_samples": int(len(data[f"y_{split}"])),
+        "eval_samples": source.split(split).size,
         # what stages are judged on (tfcompress.pipeline.guard): never the test split
-        "val_accuracy": (float(evaluate_tflite(flat, data["x_val"], data["y_val"])) if split != "val"
-                         else None),
+        "val_accuracy": source.split("val").tflite_accuracy(flat) if split != "val" else None,
     }
     if out["val_accuracy"] is None:
         out["val_accuracy"] = out["accuracy"]
@@ -83,7 +86,10 @@ def from_card(card, data, fmt="int8", params=None):
     accuracy, latency = card.get("accuracy") or {}, card.get("latency") or {}
     if accuracy.get("tflite") is None or latency.get("median_us") is None:
         return None
-    split = eval_split(data)
+    from tfcompress.datasets import as_source
+
+    source = as_source(data)
+    split = source.eval_name
     out = {
         "format": fmt,
         "params": params if params is not None else card.get("params"),
@@ -92,7 +98,7 @@ def from_card(card, data, fmt="int8", params=None):
         "sparsity": _float(card.get("sparsity")),
         "accuracy": float(accuracy["tflite"]),
         "split": split,
-        "eval_samples": int(len(data[f"y_{split}"])),
+        "eval_samples": source.split(split).size,
         "latency_median_us": float(latency["median_us"]),
         "latency": {k: _jsonable(v) for k, v in latency.items()},
     }

@@ -26,7 +26,9 @@ class Pipeline:
         teacher: the trained ``tf_keras`` model, or the path of a saved one.
         student: None, a model, a path, or a spec ``{"family": "cnn"|"mlp", ...}`` for ``build_cnn``/``build_mlp``.
             Defaults to None.
-        data: the data dict or the path of an ``.npz``; may instead be given to ``run``. Defaults to None.
+        data: the data: an ``.npz`` path or a dict of arrays, an image folder (``DIR/train/<class>/*``,
+            ``DIR/val/...``), a TFRecord spec, or ``{"train": tf.data.Dataset, "val": ..., "test": ...}``
+            (``tfcompress.datasets.open_data``); may instead be given to ``run``. Defaults to None.
         output: the output folder; may instead be given to ``run``. Defaults to None.
         seed: random seed of Python, NumPy and TensorFlow. Defaults to 0.
         batch_size: training batch size. Defaults to 64.
@@ -83,7 +85,8 @@ class Pipeline:
             value = getattr(self, key)
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
-            if isinstance(value, str) or (key == "student" and isinstance(value, dict)):  # a student spec
+            spec = isinstance(value, dict) and (key == "student" or {"folder", "tfrecord"} & set(value))
+            if isinstance(value, str) or spec:  # a path, a student spec, an image folder or TFRecord spec
                 config[key] = value
         config.update(seed=self.seed, batch_size=self.batch_size, learning_rate=self.learning_rate,
                       latency_runs=self.latency_runs, tolerance=self.tolerance)
@@ -116,7 +119,7 @@ class Pipeline:
         """Run every stage (resuming a killed run of the same recipe) and write model, card and report.
 
         Args:
-            data: the data dict or ``.npz`` path; defaults to the pipeline's ``data``.
+            data: the data (see ``Pipeline``); defaults to the pipeline's ``data``.
             output_dir: the output folder; defaults to the pipeline's ``output``.
             verbose: 0 silent, 1 tfcompress's progress lines (stage, epoch or trial, time left), 2 also Keras's
                 and KerasTuner's own output. Defaults to 1.
@@ -134,8 +137,8 @@ class Pipeline:
         data = self.data if data is None else data
         output_dir = self.output if output_dir is None else output_dir
         if data is None or output_dir is None:
-            raise ConfigError("Pipeline.run needs data (a dict or .npz path) and an output folder; give them to "
-                              "run() or to the Pipeline.")
+            raise ConfigError("Pipeline.run needs data (an .npz path, an image folder, a dict) and an output folder; "
+                              "give them to run() or to the Pipeline.")
         if log is None:
             log = _printer if verbose else (lambda line: None)
         return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log,

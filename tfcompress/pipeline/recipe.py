@@ -134,6 +134,12 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
             raise ConfigError(f"{where()}the recipe lacks {', '.join(missing)}; a recipe names the teacher model "
                               "file, the data .npz and the output folder.")
     for key in PATH_KEYS:
+        if key == "data" and isinstance(recipe.get(key), dict):
+            if not ({"folder", "tfrecord"} & set(recipe[key])):
+                raise ConfigError(f"{where(key)}data must be a path (an .npz or an image folder), {{folder: DIR, "
+                                  f"scale: ...}} or {{tfrecord: {{train: ..., val: ...}}, ...}}; received keys "
+                                  f"{sorted(recipe[key])}.")
+            continue
         if key in recipe and not (isinstance(recipe[key], str) and recipe[key]):
             raise ConfigError(f"{where(key)}{key} must be a path, received {recipe[key]!r}.")
     for key, kind in (("seed", int), ("batch_size", int), ("latency_runs", int), ("learning_rate", (int, float))):
@@ -298,11 +304,25 @@ def _hint(word, choices):
 
 def resolve_paths(recipe, base_dir):
     """A copy of ``recipe`` with relative ``teacher``, ``data``, ``output`` and ``student`` paths made absolute."""
+    def absolute(value):
+        if isinstance(value, str) and not os.path.isabs(value):
+            return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+        return value
+
     out = dict(recipe)
     for key in PATH_KEYS + ("student",):
-        value = out.get(key)
-        if isinstance(value, str) and not os.path.isabs(value):
-            out[key] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+        out[key] = absolute(out.get(key)) if key in out else None
+        if out[key] is None:
+            del out[key]
+    data = out.get("data")
+    if isinstance(data, dict):  # an image folder or TFRecord patterns
+        data = dict(data)
+        if "folder" in data:
+            data["folder"] = absolute(data["folder"])
+        if isinstance(data.get("tfrecord"), dict):
+            data["tfrecord"] = {k: ([absolute(p) for p in v] if isinstance(v, list) else absolute(v))
+                                for k, v in data["tfrecord"].items()}
+        out["data"] = data
     return out
 
 

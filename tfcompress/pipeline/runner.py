@@ -38,7 +38,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     stages, n = pipeline.stages, len(pipeline.stages)
     config = pipeline.get_config()
     identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name,
-                "inputs": fingerprint(teacher.get_weights(), [data[k] for k in sorted(data)]),
+                "inputs": fingerprint(teacher.get_weights(), [data.fingerprint()]),
                 "black_box": black_box and black_box["digest"]}
     state = RunState(output_dir, recipe_hash({**config, **identity}))
     skip = state.load()
@@ -54,7 +54,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
             model, before = state.last_model(), state.finished[-1]["after"]
         else:
             model, before = start.first_model(pipeline, context, unsafe_load)
-        guard = StageGuard(pipeline.tolerance, val_samples=len(data["y_val"]))
+        guard = StageGuard(pipeline.tolerance, val_samples=data.split("val").size)
         rows = []
         for i, stage in enumerate(stages):
             entry = stage_entry(stage)

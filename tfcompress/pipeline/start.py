@@ -7,8 +7,6 @@ import os
 import re
 import shutil
 
-import numpy as np
-
 from tfcompress.errors import ConfigError, ModelError
 from tfcompress.pipeline.measure import measure_file, measure_model
 from tfcompress.fileio import load_model
@@ -23,22 +21,22 @@ def prepare_output(output_dir):
 
 
 def read_data(data, stages):
-    """The data dict (an ``.npz`` path is loaded), checked; training data are required when a stage trains."""
-    from tfcompress.data import check_dataset, load_npz
+    """The run's ``DataSource`` (``tfcompress.datasets.open_data``: an ``.npz`` is loaded, an image folder or
+    TFRecord files are checked and streamed later), checked; training data are required when a stage trains."""
+    from tfcompress.datasets import open_data
 
-    data = load_npz(os.fspath(data), require_train=False) if isinstance(data, (str, os.PathLike)) else data
-    check_dataset(data, require_train=False)
+    source = open_data(data)
     needs_train = [s for s in stages if s.needs_training_data]
-    if needs_train and "x_train" not in data:
-        raise ConfigError(f"stage {needs_train[0].name!r} trains on x_train/y_train, which the data lack; give "
-                          "them, or use only stages that need no training data (distill: {data_free: true}, "
-                          "quantize: {method: ptq}, export).")
-    return data
+    if needs_train and "train" not in source:
+        raise ConfigError(f"stage {needs_train[0].name!r} trains on x_train/y_train (or a train/ folder), "
+                          "which the data lack; give them, or use only stages that need no training data (distill: "
+                          "{data_free: true}, quantize: {method: ptq}, export).")
+    return source
 
 
 def load_run_teacher(pipeline, data, unsafe_load, custom_objects, log):
-    """The teacher loaded and checked against the data; return ``(teacher, black_box or None)``."""
-    from tfcompress.data import check_dataset
+    """The teacher loaded and checked against the data (which are sized to its input: ``DataSource.bind``); return
+    ``(teacher, black_box or None)``."""
     from tfcompress.guards import check_teacher
     from tfcompress.interop.blackbox import is_black_box
     from tfcompress.interop.teacher import load_teacher
@@ -48,8 +46,11 @@ def load_run_teacher(pipeline, data, unsafe_load, custom_objects, log):
     teacher = load_teacher(pipeline.teacher, safe_mode=not unsafe_load, custom_objects=custom_objects)
     black_box = teacher.black_box if is_black_box(teacher) else None
     check_teacher(teacher)
-    check_dataset(data, source="data", input_shape=tuple(teacher.input_shape[1:]),
-                  num_classes=int(teacher.output_shape[-1]), require_train=False)
+    data.bind(tuple(teacher.input_shape[1:]), teacher)
+    if data.scale_used is not None:
+        log(f"data: {data.description} read as pixel values x {data.scale_used:g} (scale: auto; "
+            f"{'the teacher rescales its inputs itself' if data.scale_used == 1.0 else 'no Rescaling layer in the teacher'})")
+    data.check(input_shape=tuple(teacher.input_shape[1:]), num_classes=int(teacher.output_shape[-1]))
     if black_box is not None:
         check_black_box_stages(black_box, pipeline, log)
     return teacher, black_box
@@ -157,12 +158,10 @@ def load_student(path, unsafe):
 
 def build_spec_student(spec, data):
     """A new student from a spec ``{family: ..., options...}`` (``tfcompress.models.build_student``)."""
-    from tfcompress.data import num_classes_of
     from tfcompress.models import build_student
 
     options = {k: v for k, v in spec.items() if k != "family"}
-    return build_student(spec.get("family"), tuple(np.asarray(data["x_val"]).shape[1:]),
-                         num_classes_of(data["y_val"]), **options)
+    return build_student(spec.get("family"), tuple(data.input_shape), data.num_classes, **options)
 
 __all__ = ["prepare_output", "read_data", "load_run_teacher", "first_model", "teacher_metrics",
            "clear_stage_folders"]

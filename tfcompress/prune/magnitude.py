@@ -124,7 +124,7 @@ def prune_magnitude(model, trainer, sparsity, epochs, schedule="polynomial", lay
     if not targets:
         raise ConfigError(f"nothing to prune in model {model.name!r}: every weight layer is excluded or has "
                           "sparsity 0. Lower `exclude` or raise `sparsity`.")
-    steps = steps_per_epoch(len(trainer.data["x_train"]), trainer.batch_size)
+    steps = steps_per_epoch(trainer.split("train").size, trainer.batch_size)
     schedules = {name: make_schedule(schedule, value, epochs, steps, initial_sparsity=min(initial_sparsity, value),
                                      end_fraction=end_fraction, updates=updates)
                  for name, value in targets.items()}

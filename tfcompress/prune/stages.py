@@ -8,7 +8,7 @@ from tfcompress.prune import select
 from tfcompress.prune.batchnorm import recalibrate_batch_norm
 from tfcompress.prune.budget import check_budget, prune_to_budget
 from tfcompress.prune.channel import SCOPES as CHANNEL_SCOPES
-from tfcompress.prune.channel import batches, channel_counts, exclude_layers, group_counts, prune_channels
+from tfcompress.prune.channel import DATA_BATCHES, channel_counts, exclude_layers, group_counts, prune_channels
 from tfcompress.prune.gradient import CRITERIA, SCOPES, prune_gradient
 from tfcompress.prune.graph import ChannelGraph
 from tfcompress.prune.importance import importance_names
@@ -36,6 +36,15 @@ LEARNING_RATE = 3e-3
 RECALIBRATION_BATCHES = 8
 SCAN_SAMPLES = 512
 REPRESENTATIVE_SAMPLES = 200
+
+
+def _bn_inputs(train, batch_size):
+    """What BatchNorm recalibration reads: the training inputs (sampled in a seeded order by
+    ``recalibrate_batch_norm``), or for a streamed split its first shuffled batches."""
+    if not train.streamed:
+        return train.x
+    shuffled = train.dataset(batch_size, shuffle=True, seed=0).take(RECALIBRATION_BATCHES)
+    return [x for x, _ in shuffled.as_numpy_iterator()]
 
 
 @register_stage
@@ -231,34 +240,33 @@ class ChannelPruning(Stage):
         self.recalibrate_bn = recalibrate_bn
 
     def apply(self, model, trainer):
-        data = trainer.data
         graph = ChannelGraph(model, exclude_layers(model, self.exclude))  # refuses an unsupported layer before any work
-        taylor = batches((data["x_train"], data["y_train"]), trainer.batch_size) if self.criterion == "taylor" \
-            else None
+        train, val = trainer.split("train"), trainer.split("val")
+        taylor = list(trainer.batches("train", limit=DATA_BATCHES)) if self.criterion == "taylor" else None
+        bn_inputs = _bn_inputs(train, trainer.batch_size) if self.recalibrate_bn else None
         options = {"criterion": self.criterion, "exclude": self.exclude, "min_channels": self.min_channels,
                    "divisor": self.divisor, "data": taylor}
         report = {"method": self.method}
         if self.budget:
-            x_val, y_val = data["x_val"][:SCAN_SAMPLES], data["y_val"][:SCAN_SAMPLES]
-            table = sensitivity_scan(model, x_val, y_val, criterion=self.criterion,
-                                     x_calibration=data["x_train"] if self.recalibrate_bn else None,
+            x_val, y_val = val.head(SCAN_SAMPLES)
+            table = sensitivity_scan(model, x_val, y_val, criterion=self.criterion, x_calibration=bn_inputs,
                                      batch_size=trainer.batch_size, min_channels=self.min_channels,
                                      divisor=self.divisor, data=taylor, graph=graph)
             pruned, info = prune_to_budget(model, self.budget, table, graph,
-                                           representative_data=data["x_train"][:REPRESENTATIVE_SAMPLES], **options)
+                                           representative_data=train.head(REPRESENTATIVE_SAMPLES)[0], **options)
             report.update(sensitivity=table.to_dict(), budget=dict(self.budget, **info))
         else:
             pruned = prune_channels(model, self.keep_ratio, scope=self.scope, layer_ratios=self.layer_ratios,
                                     **options)
         if self.recalibrate_bn:
-            recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
+            recalibrate_batch_norm(pruned, bn_inputs, RECALIBRATION_BATCHES, trainer.batch_size)
         report["val_accuracy_before_finetune"] = trainer.evaluate(pruned)
-        epochs = epochs_for_steps(len(data["x_train"]), trainer.batch_size, AUTO_STEPS, AUTO_EPOCHS) \
+        epochs = epochs_for_steps(train.size, trainer.batch_size, AUTO_STEPS, AUTO_EPOCHS) \
             if self.epochs == "auto" else self.epochs
         report["epochs"] = epochs
         trainer.fit(pruned, epochs, learning_rate=self.learning_rate)
         if self.recalibrate_bn and epochs > 0:
-            recalibrate_batch_norm(pruned, data["x_train"], RECALIBRATION_BATCHES, trainer.batch_size)
+            recalibrate_batch_norm(pruned, bn_inputs, RECALIBRATION_BATCHES, trainer.batch_size)
         before, after = channel_counts(model), channel_counts(pruned)
         groups_after = group_counts(pruned)
         report.update({

@@ -24,10 +24,12 @@ from tfcompress.stage import Stage, check_choice, check_flag, check_names, check
 def int8_val_accuracy(model, data):
     """Validation accuracy of ``model`` converted to an int8 ``.tflite`` (calibrated like the export stage)."""
     from tfcompress.data import calibration_inputs
-    from tfcompress.export import convert, evaluate_tflite
+    from tfcompress.datasets import as_source
+    from tfcompress.export import convert
 
-    tflite = convert(model, "int8", representative_data=calibration_inputs(data))
-    return float(evaluate_tflite(tflite, data["x_val"], data["y_val"]))
+    source = as_source(data)
+    tflite = convert(model, "int8", representative_data=calibration_inputs(source))
+    return source.split("val").tflite_accuracy(tflite)
 
 
 @register_stage
@@ -76,7 +78,7 @@ class QuantizeAwareTraining(Stage):
         self.ptq_fallback = ptq_fallback
 
     def apply(self, model, trainer):
-        ptq_val = int8_val_accuracy(model, trainer.data) if self.ptq_fallback else None
+        ptq_val = int8_val_accuracy(model, trainer.source) if self.ptq_fallback else None
         base_alpha = (trainer.distill_options or {}).get("alpha", distill_defaults.ALPHA)
         alpha, _, _ = trainer.guidance_alpha(model, base_alpha, self.alpha_when_ahead) \
             if getattr(trainer, "teacher", None) is not None else (None, None, None)
@@ -85,7 +87,7 @@ class QuantizeAwareTraining(Stage):
                               alpha=alpha)
         if self._preserve == "clusters":
             qat = strip_cluster_preserve(qat)
-        qat_val = int8_val_accuracy(qat, trainer.data) if self.ptq_fallback else None
+        qat_val = int8_val_accuracy(qat, trainer.source) if self.ptq_fallback else None
         kept = "ptq" if ptq_val is not None and qat_val < ptq_val else "qat"
         out = model if kept == "ptq" else qat
         self._report = {

@@ -206,7 +206,7 @@ class StudentTuner(base_tuner.BaseTuner):
     def representative(self):
         from tfcompress.data import calibration_inputs
 
-        return calibration_inputs(self.trainer.data, CALIBRATION_SAMPLES)
+        return calibration_inputs(self.trainer.source, CALIBRATION_SAMPLES)
 
     def run_trial(self, trial, *args, **kwargs):
         started = time.time()
@@ -302,9 +302,8 @@ class StudentTuner(base_tuner.BaseTuner):
         over = self.budget.ceiling().violations(record)
         if over:
             raise keras_tuner.errors.FailedTrialError(f"over budget after training: {'; '.join(over)}")
-        data = self.trainer.data
         record["val_accuracy_float"] = float(self.trainer.evaluate(model))
-        record["val_accuracy"] = float(export.evaluate_tflite(tflite, data["x_val"], data["y_val"]))
+        record["val_accuracy"] = self.trainer.split("val").tflite_accuracy(tflite)
         if not all(math.isfinite(record[k]) for k in ("val_accuracy", "val_accuracy_float")):
             raise keras_tuner.errors.FailedTrialError(f"validation accuracy is {record['val_accuracy']}")
 
