@@ -134,7 +134,9 @@ class Distill(Stage):
         lr = self.learning_rate or defaults.LEARNING_RATE
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
         data = trainer.data
-        batch_size = self.batch_size or trainer.batch_size
+        from tfcompress.pipeline.devices import global_batch_size
+
+        batch_size = global_batch_size(self.batch_size) or trainer.batch_size  # the stage's own is per replica
         epochs = auto_epochs(len(data["x_train"]), batch_size) if self.epochs == "auto" else self.epochs
         augment = self.augment
         if augment == "auto":
