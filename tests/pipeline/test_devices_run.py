@@ -79,3 +79,41 @@ def test_cli_mirrored_two_logical_cpus(digits_files):
     assert devices["steps_per_epoch"] == [math.ceil(n_train / (2 * PER_REPLICA))]
     model = (out / "model.tflite").read_bytes()
     assert len(model) > 1000 and report["summary"]["final_format"] == "int8"
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_cli_multi_worker_two_local_workers(digits_files):
+    root, n_train = digits_files
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    outs = [root / f"out_worker{i}" for i in range(2)]
+    procs = []
+    for i, out in enumerate(outs):  # each worker its own recipe only for its output folder
+        recipe = _recipe(root, out)
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+        procs.append(subprocess.Popen([sys.executable, "-c", CLI, "run", recipe, "--strategy", "multi_worker",
+                                       "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=_env(TF_CONFIG=tf_config)))
+    results = []
+    try:
+        for proc in procs:
+            results.append((proc.wait(timeout=240), proc.stderr.read()))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert [code for code, _ in results] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
+    report = json.loads((outs[0] / "report.json").read_text())
+    assert report["devices"]["strategy"] == "multi_worker"
+    assert report["devices"]["workers"] == 2 and report["devices"]["replicas"] == 2
+    assert report["devices"]["global_batch_size"] == 2 * PER_REPLICA
+    assert (outs[0] / "model.tflite").is_file()
+    assert not os.path.exists(outs[1]), "a non-chief worker wrote into its output folder"
