@@ -151,19 +151,62 @@ def float32_copy(model):
     weights (what is measured, saved and converted to ``.tflite`` after mixed-precision training)."""
     if all(_policy_name(layer) == "float32" for layer in _all_layers(model)):
         return model
+    return policy_copy(model, "float32")
+
+
+def policy_copy(model, policy):
+    """A copy of ``model`` (same architecture and weights) whose layers use the dtype policy ``policy``.
+
+    For ``mixed_float16`` the input and output layers stay float32 (as the Keras mixed-precision guide advises:
+    float32 outputs for the losses); TFMOT wrappers are rebuilt with their inner layers.
+    """
     import tensorflow_model_optimization as tfmot
 
     from tfcompress._keras import keras
 
+    config = model.get_config()
+    keep = _output_names(config) if policy != "float32" else set()
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(policy)
     try:
         with tfmot.quantization.keras.quantize_scope(), tfmot.sparsity.keras.prune_scope():
-            rebuilt = model.__class__.from_config(_float32_config(model.get_config()))
+            rebuilt = model.__class__.from_config(_policy_config(config, policy, keep))
     finally:
         keras.mixed_precision.set_global_policy(previous)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
+
+
+def _output_names(config):
+    outputs = config.get("output_layers")
+    if outputs:
+        return {entry[0] for entry in outputs}
+    layers = config.get("layers") or []
+    return {layers[-1]["config"].get("name")} if layers else set()
+
+
+def _policy_config(value, policy, keep=(), kind=None):
+    """A model config with every layer's dtype made ``policy`` (but InputLayers and the layers named in
+    ``keep``, which stay float32)."""
+    if isinstance(value, dict):
+        if "class_name" in value and isinstance(value.get("config"), dict):
+            kind = value["class_name"]
+        out = {}
+        for key, item in value.items():
+            if key == "dtype" and kind != "InputLayer" and _is_layer_dtype(item):
+                out[key] = "float32" if value.get("name") in keep else policy
+            else:
+                out[key] = _policy_config(item, policy, keep, kind)
+        return out
+    if isinstance(value, list):
+        return [_policy_config(v, policy, keep, kind) for v in value]
+    return value
+
+
+def _is_layer_dtype(dtype):
+    if isinstance(dtype, dict):
+        return dtype.get("class_name") in ("Policy", "DTypePolicy")
+    return dtype in ("float32", "mixed_float16")
 
 
 def _all_layers(model):
@@ -177,22 +220,6 @@ def _all_layers(model):
 
 def _policy_name(layer):
     return getattr(getattr(layer, "dtype_policy", None), "name", "float32")
-
-
-def _float32_config(value):
-    """A model config with every layer's ``mixed_float16`` dtype policy made ``float32``."""
-    if isinstance(value, dict):
-        return {key: "float32" if key == "dtype" and _is_mixed(item) else _float32_config(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [_float32_config(v) for v in value]
-    return value
-
-
-def _is_mixed(dtype):
-    if isinstance(dtype, dict):
-        return (dtype.get("config") or {}).get("name") == "mixed_float16"
-    return dtype == "mixed_float16"
 
 
 class Devices:
@@ -226,9 +253,15 @@ class Devices:
         """``strategy.scope()``, or a no-op without a strategy."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    def training(self):
-        """Around one stage's training: the mixed-precision policy when asked for."""
-        return mixed_precision_policy(self.mixed_precision)
+    def apply(self, stage, model, trainer):
+        """``stage.apply(model, trainer)`` on these devices. With mixed precision the stage runs under the
+        ``mixed_float16`` policy on a mixed copy of ``model`` (so a stage that trains its input in place trains in
+        mixed precision too, and ``model`` is left as it was); its result comes back as a float32 model."""
+        if not self.mixed_precision:
+            return stage.apply(model, trainer)
+        with mixed_precision_policy():
+            new = stage.apply(policy_copy(model, "mixed_float16"), trainer)
+        return float32_copy(new)
 
     def report(self):
         return {"strategy": self.name, "replicas": self.replicas, "workers": self.workers,
@@ -290,6 +323,6 @@ def run_devices(output_dir, strategy=None, mixed_precision=False, batch_size=Non
             shutil.rmtree(temporary, ignore_errors=True)
 
 
-__all__ = ["STRATEGIES", "Devices", "check_devices", "check_recipe", "check_mixed_precision", "check_strategy", "float32_copy",
+__all__ = ["STRATEGIES", "Devices", "check_devices", "check_recipe", "check_mixed_precision", "check_strategy", "float32_copy", "policy_copy",
            "global_batch_size", "gpu_available", "is_chief", "make_strategy", "mixed_precision_policy",
            "read_tf_config", "replicas", "run_devices", "steps_recorder"]

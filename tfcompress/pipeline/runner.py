@@ -15,7 +15,6 @@ import time
 from tfcompress.errors import ModelError
 from tfcompress.pipeline import start
 from tfcompress.pipeline.context import RunContext
-from tfcompress.pipeline.devices import float32_copy
 from tfcompress.fileio import jsonable, load_model
 from tfcompress.pipeline.state import fingerprint, RunState, recipe_hash
 from tfcompress.stage import stage_label
@@ -113,9 +112,7 @@ def _run_stage(context, guard, state, position, stage, model, before):
     begin = time.perf_counter()
     # stages may train their input in place (distill does): keep its weights to put back on a revert
     snapshot = model.get_weights() if stage.judged else None
-    with context.devices.training():
-        new = stage.apply(model, trainer)
-    new = float32_copy(new)  # mixed-precision training: measured, saved and converted in float32
+    new = context.devices.apply(stage, model, trainer)  # mixed precision: trained mixed, given back float32
     if not isinstance(new, keras.Model):
         raise ModelError(f"stage {i + 1} ({stage_label(stage)}) returned {type(new).__name__}, not a tf_keras model.")
     elapsed = round(time.perf_counter() - begin, 2)
