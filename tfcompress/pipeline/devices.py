@@ -256,8 +256,9 @@ class Devices:
     def apply(self, stage, model, trainer):
         """``stage.apply(model, trainer)`` on these devices. With mixed precision the stage runs under the
         ``mixed_float16`` policy on a mixed copy of ``model`` (so a stage that trains its input in place trains in
-        mixed precision too, and ``model`` is left as it was); its result comes back as a float32 model."""
-        if not self.mixed_precision:
+        mixed precision too, and ``model`` is left as it was); its result comes back as a float32 model. Stages
+        that do not train on the data (``needs_training_data`` False: export, PTQ, data-free) run in float32."""
+        if not (self.mixed_precision and getattr(stage, "needs_training_data", True)):
             return stage.apply(model, trainer)
         with mixed_precision_policy():
             new = stage.apply(policy_copy(model, "mixed_float16"), trainer)
