@@ -91,6 +91,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # 30 s alone on 2 cores, over a minute when the cores are shared
 def test_cli_multi_worker_two_local_workers(digits_files):
     root, n_train = digits_files
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]

@@ -120,7 +120,8 @@ def gpu_available():
 
 
 def check_mixed_precision(has_gpu=None, environ=None):
-    """Raise a one-line ``ConfigError`` unless mixed precision can run: a GPU, or ``TFCOMPRESS_FORCE_MIXED_PRECISION=1``."""
+    """Raise a one-line ``ConfigError`` unless mixed precision can run: a GPU, or
+    ``TFCOMPRESS_FORCE_MIXED_PRECISION=1``."""
     environ = os.environ if environ is None else environ
     if environ.get(FORCE_MIXED_PRECISION) == "1":
         return
@@ -324,6 +325,6 @@ def run_devices(output_dir, strategy=None, mixed_precision=False, batch_size=Non
             shutil.rmtree(temporary, ignore_errors=True)
 
 
-__all__ = ["STRATEGIES", "Devices", "check_devices", "check_recipe", "check_mixed_precision", "check_strategy", "float32_copy", "policy_copy",
-           "global_batch_size", "gpu_available", "is_chief", "make_strategy", "mixed_precision_policy",
+__all__ = ["STRATEGIES", "Devices", "check_devices", "check_recipe", "check_mixed_precision", "check_strategy",
+           "float32_copy", "policy_copy", "global_batch_size", "gpu_available", "is_chief", "make_strategy", "mixed_precision_policy",
            "read_tf_config", "replicas", "run_devices", "steps_recorder"]
