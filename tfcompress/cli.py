@@ -3,6 +3,7 @@
 Subcommands::
 
     tfcompress run RECIPE.yaml [--quiet] [--debug] [--unsafe-load] [--custom-objects MODULE]
+                               [--strategy mirrored|multi_worker] [--mixed-precision]
     tfcompress demo [--output DIR] [--quick] [--update-bundled] [--quiet] [--debug]
     tfcompress export|evaluate|inspect ...   (see tfcompress.export.commands)
 
@@ -43,6 +44,14 @@ def build_parser():
     run.add_argument("--custom-objects", metavar="MODULE", default=None,
                      help="import MODULE (a dotted name or a .py file) for the custom Keras classes of the teacher "
                      "(runs that module's code; only for your own code)")
+    run.add_argument("--strategy", choices=("mirrored", "multi_worker"), default=None,
+                     help="train every stage under a tf.distribute strategy: mirrored (all local GPUs, else the "
+                     "CPU) or multi_worker (one process per worker, each with its own TF_CONFIG; the chief writes "
+                     "the outputs). Batch sizes are then per replica: global batch = batch_size x replicas; the "
+                     "learning rate is used as given. Overrides the recipe's strategy:")
+    run.add_argument("--mixed-precision", action="store_true", default=None,
+                     help="train the stages under Keras's mixed_float16 policy (needs a GPU); the exported "
+                     ".tflite files are still converted from float32 weights")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", parents=[_common()], help="compress a digits CNN end to end (no downloads)",
@@ -70,7 +79,8 @@ def _cmd_run(args):
 
         custom = custom_objects_from_module(args.custom_objects)
     run_recipe(args.recipe, verbose=_verbosity(args), unsafe_load=args.unsafe_load,
-               log=(lambda line: None) if args.quiet else None, custom_objects=custom)
+               log=(lambda line: None) if args.quiet else None, custom_objects=custom,
+               strategy=args.strategy, mixed_precision=args.mixed_precision)
     return 0
 
 

@@ -52,6 +52,7 @@ class Trainer:
         self.stage = "training"  # how errors name the training (the pipeline sets e.g. "stage 2 (prune)")
         self.label = "training"  # how progress lines name it (the pipeline sets e.g. "[2/4] prune")
         self.progress = progress
+        self.callbacks = []  # callbacks every fit of this trainer adds (e.g. the run's steps recorder)
         self.context = context
         if teacher is not None and (teacher_cache is None or teacher_cache.teacher is not teacher):
             from tfcompress.distill.cache import TeacherCache
@@ -132,13 +133,14 @@ class Trainer:
         return self.split(split).accuracy(model, self.batch_size)
 
     def progress_callbacks(self, limit=()):
-        """``[EpochProgress]`` when this trainer reports progress, else ``[]`` (``limit``: the fit's TimeLimit)."""
+        """``[EpochProgress]`` when this trainer reports progress, then ``self.callbacks`` (``limit``: the fit's
+        TimeLimit). Every stage's fit adds these."""
         if self.progress is None:
-            return []
+            return list(self.callbacks)
         from tfcompress.progress import EpochProgress
 
         limit = list(limit)
-        return [EpochProgress(self.progress, self.label, limit=limit[0] if limit else None)]
+        return [EpochProgress(self.progress, self.label, limit=limit[0] if limit else None)] + list(self.callbacks)
 
     def guidance_alpha(self, model, alpha, when_ahead=None):
         """The hard-label weight to train ``model`` with: ``alpha``, or at least ``when_ahead`` when ``model``

@@ -310,8 +310,13 @@ class Distiller(keras.Model):
             total = named["loss"] + tf.add_n(self.student.losses) if self.student.losses else named["loss"]
             # Gradients are summed across replicas, so each replica contributes its share.
             scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
+            loss_scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)  # mixed_float16
+            if loss_scaled:
+                scaled = self.optimizer.get_scaled_loss(scaled)
         variables = self.trainable_student_variables()
         grads = tape.gradient(scaled, variables)
+        if loss_scaled:
+            grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(y, s_out, sample_weight, named)
 

@@ -135,10 +135,11 @@ class Distill(Stage):
         distiller.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
         from tfcompress.datasets import as_source
         from tfcompress.datasets.feed import fit_feed, validation_feed
+        from tfcompress.pipeline.devices import global_batch_size
 
         source = getattr(trainer, "source", None) or as_source(trainer.data)
         train, val = source.split("train"), source.split("val")
-        batch_size = self.batch_size or trainer.batch_size
+        batch_size = global_batch_size(self.batch_size) or trainer.batch_size  # the stage's own is per replica
         epochs = auto_epochs(train.size, batch_size) if self.epochs == "auto" else self.epochs
         augment = self.augment
         if augment == "auto":

@@ -14,6 +14,7 @@ import os
 
 from tfcompress.distill.cache import TeacherCache
 from tfcompress.export.cache import ConversionCache
+from tfcompress.pipeline.devices import Devices
 
 
 class RunContext:
@@ -49,6 +50,7 @@ class RunContext:
         self.conversions = ConversionCache()
         self.teacher_metrics = None
         self.records = []  # provenance: the recipe entry {name: config} of each stage done, in order
+        self.devices = Devices()  # the run's strategy and precision (pipeline/devices.py); the runner sets it
 
     def workdir(self, index, stage):
         """The work folder of stage ``index`` (0-based): ``<output>/stage_<index + 1>_<name>``."""
@@ -65,7 +67,7 @@ class RunContext:
                           progress=self.log if self.verbose else None, context=self)
         trainer.stage = f"stage {index + 1} ({stage_label(stage)})"
         trainer.label = f"[{index + 1}/{count}] {stage_label(stage)}"
-        return trainer
+        return self.devices.adapt(trainer)  # batch sizes are per replica
 
     def measure(self, model, fmt="int8"):
         """``model`` measured as a ``.tflite`` file (``pipeline.measure.measure_model``) with the run's settings."""

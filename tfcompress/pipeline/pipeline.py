@@ -12,6 +12,7 @@ from tfcompress.pipeline import registry
 from tfcompress.pipeline.registry import stage_entry
 from tfcompress.pipeline.recipe import TOP_LEVEL_KEYS, validate_recipe
 from tfcompress.pipeline.guard import DEFAULT_TOLERANCE
+from tfcompress.pipeline.devices import check_strategy, run_devices
 from tfcompress.stage import NO_STUDENT, Stage, check_number, first_without_student
 
 
@@ -40,13 +41,17 @@ class Pipeline:
             every ``search`` stage that gives none. Defaults to None.
         tolerance: largest drop of int8 validation accuracy a stage may cause before the run keeps the stage's
             input instead (``tfcompress.pipeline.guard``; at least one validation sample). Defaults to 0.005.
+        strategy: None, ``"mirrored"`` or ``"multi_worker"`` (``tfcompress.pipeline.devices``; batch sizes are
+            then per replica). Defaults to None.
+        mixed_precision: train the stages under Keras's ``mixed_float16`` policy (needs a GPU). Defaults to False.
 
     Raises:
         ConfigError: an invalid stage, or a distill stage before any student exists.
     """
 
     def __init__(self, stages, teacher=None, student=None, data=None, output=None, seed=0, batch_size=64,
-                 learning_rate=1e-3, distill=None, latency_runs=200, budget=None, tolerance=DEFAULT_TOLERANCE):
+                 learning_rate=1e-3, distill=None, latency_runs=200, budget=None, tolerance=DEFAULT_TOLERANCE,
+                 strategy=None, mixed_precision=False):
         if budget is not None:
             from tfcompress.search.budget import expand_budget
 
@@ -73,6 +78,7 @@ class Pipeline:
         self.latency_runs = latency_runs
         self.budget = budget
         self.tolerance = check_number("recipe", "tolerance", tolerance, low=0, high=1)
+        self.strategy, self.mixed_precision = check_strategy(strategy), bool(mixed_precision)
         missing = first_without_student(self.stages, student is not None)
         if missing is not None:
             raise ConfigError(f"stage {missing + 1} ({self.stages[missing].name!r}) {NO_STUDENT}")
@@ -90,6 +96,7 @@ class Pipeline:
                 config[key] = value
         config.update(seed=self.seed, batch_size=self.batch_size, learning_rate=self.learning_rate,
                       latency_runs=self.latency_runs, tolerance=self.tolerance)
+        config.update({k: getattr(self, k) for k in ("strategy", "mixed_precision") if getattr(self, k)})
         if self.distill:
             config["distill"] = dict(self.distill)
         if self.budget is not None:
@@ -115,7 +122,8 @@ class Pipeline:
         return f"Pipeline({[stage_entry(s) for s in self.stages]!r})"
 
     # -- running -----------------------------------------------------------------------------------
-    def run(self, data=None, output_dir=None, verbose=1, unsafe_load=False, log=None, custom_objects=None):
+    def run(self, data=None, output_dir=None, verbose=1, unsafe_load=False, log=None, custom_objects=None,
+            strategy=None, mixed_precision=None):
         """Run every stage (resuming a killed run of the same recipe) and write model, card and report.
 
         Args:
@@ -128,6 +136,7 @@ class Pipeline:
             custom_objects: the Keras classes of your code by name, for a Keras 3 teacher file with custom
                 layers (such a teacher runs as a black box, see ``tfcompress.interop.load_teacher``).
                 Defaults to None.
+            strategy, mixed_precision: override the pipeline's (None keeps them). Defaults to None.
 
         Returns:
             The report dict (also written to ``<output>/report.json`` and ``report.md``).
@@ -141,8 +150,11 @@ class Pipeline:
                               "give them to run() or to the Pipeline.")
         if log is None:
             log = _printer if verbose else (lambda line: None)
-        return run_pipeline(self, data, os.fspath(output_dir), verbose=verbose, unsafe_load=unsafe_load, log=log,
-                            custom_objects=custom_objects)
+        strategy = self.strategy if strategy is None else check_strategy(strategy)
+        mixed = self.mixed_precision if mixed_precision is None else mixed_precision
+        with run_devices(os.fspath(output_dir), strategy, mixed, self.batch_size) as (devices, output_dir):
+            return run_pipeline(self, data, output_dir, verbose=verbose, unsafe_load=unsafe_load, log=log,
+                                custom_objects=custom_objects, devices=devices)
 
 
 def _as_stage(entry):
@@ -175,7 +187,8 @@ def _printer(line):
 __all__ = ["Pipeline", "stage_entry", "run_recipe"]
 
 
-def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None):
+def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None, strategy=None,
+               mixed_precision=None):
     """Read, validate and run a YAML recipe file (what ``tfcompress run RECIPE.yaml`` does).
 
     Args:
@@ -184,6 +197,7 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None
         unsafe_load: allow Lambda layers when loading model files. Defaults to False.
         log: function taking one line of progress. Defaults to printing when verbose.
         custom_objects: Keras classes by name for custom layers of the teacher. Defaults to None.
+        strategy, mixed_precision: override the recipe's (``--strategy``, ``--mixed-precision``). Defaults to None.
 
     Returns:
         The report dict.
@@ -192,4 +206,5 @@ def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None
 
     recipe, stages = read_recipe_stages(path)
     pipeline = Pipeline.from_config(recipe, stages=stages)
-    return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log, custom_objects=custom_objects)
+    return pipeline.run(verbose=verbose, unsafe_load=unsafe_load, log=log, custom_objects=custom_objects,
+                        strategy=strategy, mixed_precision=mixed_precision)

@@ -37,7 +37,7 @@ from tfcompress.stage import NO_STUDENT, first_without_student, stage_label
 
 #: Top-level keys of a recipe.
 TOP_LEVEL_KEYS = ("teacher", "data", "output", "student", "stages", "seed", "batch_size", "learning_rate",
-                  "distill", "latency_runs", "budget", "tolerance")
+                  "distill", "latency_runs", "budget", "tolerance", "strategy", "mixed_precision")
 PATH_KEYS = ("teacher", "data", "output")
 STUDENT_FAMILIES = ("cnn", "mlp", "mobilenet", "resnet")  # the builders of tfcompress.models.BUILDERS
 
@@ -154,6 +154,9 @@ def validate_recipe(recipe, lines=None, source="recipe", require_paths=True):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ConfigError(f"{where('tolerance')}tolerance must be a number in [0, 1] (the largest drop of "
                               f"validation accuracy a stage may cause, e.g. 0.005), received {value!r}.")
+    from tfcompress.pipeline.devices import check_recipe
+
+    check_recipe(recipe, where)
     if "student" in recipe:
         _check_student(recipe["student"], where)
     if "distill" in recipe and recipe["distill"] is not None:

@@ -19,7 +19,8 @@ from tfcompress.pipeline.measure import ratios
 from tfcompress.versions import versions
 
 
-def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, resumed_stages=0, keras3=None):
+def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200, resumed_stages=0, keras3=None,
+                 devices=None):
     """Build the report, write ``report.json``, ``report.md`` and plots into ``output_dir``; return it.
 
     ``keras3`` is what ``write_keras3_student`` returned (the Keras 3 copy of the float student), or None. The
@@ -62,6 +63,8 @@ def write_report(output_dir, config, teacher, rows, elapsed_s, latency_runs=200,
         "versions": versions(),
         "files": {"model": "model.tflite", "card": "model.json", "plots": []},
     }
+    if devices is not None:  # strategy, replicas, workers, batch sizes (pipeline/devices.py)
+        report["devices"] = devices
     if keras3 is not None:
         report["keras3_student"] = keras3
         if keras3.get("file"):

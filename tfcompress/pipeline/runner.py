@@ -20,7 +20,8 @@ from tfcompress.pipeline.state import fingerprint, RunState, recipe_hash
 from tfcompress.stage import stage_label
 
 
-def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print, custom_objects=None):
+def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=print, custom_objects=None,
+                 devices=None):
     """Run ``pipeline`` on ``data`` into ``output_dir``; return the report dict. See ``Pipeline.run``."""
     from tfcompress.export.cache import conversion_cache
     from tfcompress.pipeline.guard import StageGuard
@@ -35,12 +36,13 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
     context = RunContext(teacher, data, output_dir, seed=pipeline.seed, batch_size=pipeline.batch_size,
                          learning_rate=pipeline.learning_rate, distill_options=pipeline.distill,
                          latency_runs=pipeline.latency_runs, verbose=verbose, log=log, black_box=black_box)
+    context.devices = devices or context.devices
     stages, n = pipeline.stages, len(pipeline.stages)
     config = pipeline.get_config()
     identity = {"teacher_params": int(teacher.count_params()), "teacher_name": teacher.name,
                 "inputs": fingerprint(teacher.get_weights(), [data.fingerprint()]),
                 "black_box": black_box and black_box["digest"]}
-    state = RunState(output_dir, recipe_hash({**config, **identity}))
+    state = RunState(output_dir, recipe_hash({**_without_devices(config), **identity}))
     skip = state.load()
     if state.restarted:
         log(f"state in {state.dir} belongs to a different recipe: starting over")
@@ -75,7 +77,7 @@ def run_pipeline(pipeline, data, output_dir, verbose=1, unsafe_load=False, log=p
         log(f"Keras 3 student: not written ({keras3['error']})")
     report = write_report(output_dir, config=config, teacher=context.teacher_metrics, rows=rows,
                           elapsed_s=round(time.perf_counter() - run_start, 2), latency_runs=pipeline.latency_runs,
-                          resumed_stages=skip, keras3=keras3)
+                          resumed_stages=skip, keras3=keras3, devices=context.devices.report())
     _log_summary(report, output_dir, log)
     return report
 
@@ -110,7 +112,7 @@ def _run_stage(context, guard, state, position, stage, model, before):
     begin = time.perf_counter()
     # stages may train their input in place (distill does): keep its weights to put back on a revert
     snapshot = model.get_weights() if stage.judged else None
-    new = stage.apply(model, trainer)
+    new = context.devices.apply(stage, model, trainer)  # mixed precision: trained mixed, given back float32
     if not isinstance(new, keras.Model):
         raise ModelError(f"stage {i + 1} ({stage_label(stage)}) returned {type(new).__name__}, not a tf_keras model.")
     elapsed = round(time.perf_counter() - begin, 2)
@@ -125,6 +127,11 @@ def _run_stage(context, guard, state, position, stage, model, before):
     state.record_stage(i, stage.name, new, report, before, after, elapsed)
     context.log(f"{label}: done in {elapsed:.1f} s; {_fmt(after)}")
     return new, after, _row(i, stage, stage_entry(stage), before, after, elapsed, report)
+
+
+def _without_devices(config):
+    """The recipe without its device keys: a run killed on one device setup resumes on another."""
+    return {k: v for k, v in config.items() if k not in ("strategy", "mixed_precision")}
 
 
 def _row(i, stage, entry, before, after, elapsed, report):
