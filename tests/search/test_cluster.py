@@ -115,6 +115,17 @@ def test_a_recipe_without_search_is_refused_before_any_work(tmp_path, capsys, no
     assert err.startswith("error: ") and expected in err and err.count("\n") == 1  # the files were never read
 
 
+@pytest.mark.parametrize("tuner_id", ["tuner0", "chief"])
+def test_two_search_stages_are_refused(tmp_path, capsys, no_cluster_env, tuner_id):
+    path = _recipe(tmp_path, "  - search: {family: mlp, max_trials: 1, epochs: 1}\n"
+                             "  - search: {family: mlp, max_trials: 1, epochs: 1}\n")
+    for key, value in ((cluster.ENV_ID, tuner_id), (cluster.ENV_IP, "127.0.0.1"), (cluster.ENV_PORT, "8000")):
+        no_cluster_env.setenv(key, value)
+    assert cli.main(["run", path]) == 2
+    err = capsys.readouterr().err
+    assert "the recipe has 2 search stages" in err and err.count("\n") == 1
+
+
 def test_missing_variables_through_the_command(tmp_path, capsys, no_cluster_env):
     path = _recipe(tmp_path, "  - search: {family: mlp, max_trials: 1, epochs: 1}\n")
     no_cluster_env.setenv(cluster.ENV_ID, "tuner0")

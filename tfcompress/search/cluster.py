@@ -78,8 +78,8 @@ def role_from_env(environ=None):
                           f"{ENV_ID}=tuner0, tuner1, ... on the workers (or unset all three for one machine).")
     missing = [k for k, v in ((ENV_IP, ip), (ENV_PORT, port)) if v is None]
     if missing:
-        raise ConfigError(f"{ENV_ID}={tuner_id} is set but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'}"
-                          f" not: set {ENV_IP} and {ENV_PORT} to the chief's address on every machine (or unset "
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(f"{ENV_ID}={tuner_id} is set but {' and '.join(missing)} {verb} not: set {ENV_IP} and {ENV_PORT} to the chief's address on every machine (or unset "
                           f"{ENV_ID} to run on one machine).")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{ENV_PORT}={port!r} is not a port number (1-65535).")
@@ -110,6 +110,15 @@ def check_chief_recipe(pipeline, role):
     if not search_stages(pipeline):
         raise ConfigError(f"{ENV_ID}={role.tuner_id}: the recipe has no search stage, so there is nothing to share "
                           f"with workers; unset {ENV_ID}, {ENV_IP} and {ENV_PORT} to run it on one machine.")
+    check_one_search(pipeline, role)
+
+
+def check_one_search(pipeline, role):
+    """One search stage per distributed run: KerasTuner's chief never closes its server, so a second search
+    could not serve on the same port."""
+    if len(search_stages(pipeline)) > 1:
+        raise ConfigError(f"{ENV_ID}={role.tuner_id}: the recipe has {len(search_stages(pipeline))} search stages; "
+                          "a search on many machines runs one (split the recipe, or run it on one machine).")
 
 
 def run_recipe(path, verbose=1, unsafe_load=False, log=None, custom_objects=None, **options):
@@ -163,6 +172,7 @@ def run_worker(path, role, verbose=1, unsafe_load=False, log=print, custom_objec
     if not searches:
         raise ConfigError(f"{name}: the recipe {path} has no search stage: nothing for a worker to do (run it "
                           f"without {ENV_ID} on one machine, or add a search stage).")
+    check_one_search(pipeline, role)
     chief_timeout()  # a bad value fails now, before the teacher is loaded
     if pipeline.data is None or pipeline.output is None:
         raise ConfigError(f"{name}: the recipe must give data and output (the folder shared with the chief).")
@@ -173,7 +183,7 @@ def run_worker(path, role, verbose=1, unsafe_load=False, log=print, custom_objec
                          learning_rate=pipeline.learning_rate, distill_options=pipeline.distill,
                          latency_runs=pipeline.latency_runs, verbose=verbose, log=log, black_box=black_box)
     ran, timeout = [], chief_timeout()
-    for i, stage in searches:
+    for i, stage in searches:  # one (check_one_search)
         log(f"{name}: waiting for the chief at {role.address} (up to {timeout:g} s)")
         wait_for_chief(role, timeout)
         keras.utils.set_random_seed(context.seed + i)
@@ -297,5 +307,5 @@ def missing_weights_error(trial_id, tuner_id, path):
                         "worker must share it at the same path (the same machine, or a shared file system).")
 
 
-__all__ = ["Role", "role_from_env", "run_recipe", "run_worker", "tuner_class", "WorkerTuner", "ChiefTuner", "ClusterError",
-           "check_chief_recipe", "chief_timeout", "missing_weights_error"]
+__all__ = ["Role", "role_from_env", "run_recipe", "run_worker", "tuner_class", "WorkerTuner", "ChiefTuner",
+           "ClusterError", "check_chief_recipe", "chief_timeout", "missing_weights_error"]
