@@ -131,3 +131,11 @@ def test_tflite_schema(model):
     unpacked = schema.ModelT.InitFromPackedBuf(bytearray(flat), 0)
     assert len(unpacked.subgraphs[0].inputs) == 1 and not unpacked.signatureDefs
     assert callable(schema.SignatureDefT) and callable(schema.TensorMapT)
+
+
+def test_silence_condition_print(capsys):
+    conditions = _compat.silence_condition_print()
+    proto = conditions.Parent("family", ["cnn"]).to_proto()  # what a distributed search sends over gRPC
+    assert capsys.readouterr().out == "" and proto.parent.name == "family"
+    print("still prints")  # only that module's print is muted
+    assert capsys.readouterr().out == "still prints\n"

@@ -156,3 +156,26 @@ __all__ = ["CompatError", "is_graph_network", "nodes_by_depth", "keras_history",
            "tensor_usage_count", "nested_outputs", "is_keras3_class", "converter_error", "interpreter_ops",
            "tflite_schema",
            "tf_op_layer_types", "tf_op_symbol", "tfmot_prune_registry", "tfmot_registered_weights"]
+
+
+# ---------------------------------------------------------------- KerasTuner
+def silence_condition_print():
+    """Mute the stray ``print(self.values[0])`` of KerasTuner 1.4.8's ``conditions.Parent.to_proto``.
+
+    Every gRPC message of a distributed search that carries a conditional hyperparameter goes through it, so the
+    chief and each worker printed a bare value per condition per message. The module's ``print`` (its only one)
+    is shadowed; nothing else prints differently.
+    """
+    import importlib
+
+    try:
+        conditions = importlib.import_module("keras_tuner.src.engine.conditions")
+        _private(conditions, "Parent", "keras_tuner", "keras_tuner.src.engine.conditions.Parent")
+    except ImportError as exc:
+        raise _missing("keras_tuner", "module keras_tuner.src.engine.conditions", exc) from None
+    conditions.print = _no_print
+    return conditions
+
+
+def _no_print(*args, **kwargs):
+    pass

@@ -71,7 +71,7 @@ def build_parser():
 
 
 def _cmd_run(args):
-    from tfcompress.pipeline import run_recipe
+    from tfcompress.search.cluster import run_recipe  # one machine, or its part of a search on many machines
 
     custom = None
     if args.custom_objects:

@@ -19,7 +19,7 @@ from tfcompress.search.budget import Budget
 from tfcompress.search.measure import measure_candidate
 from tfcompress.search.pareto import pareto_front, trials_markdown
 from tfcompress.search.spaces import as_hypermodel, build_with, make_space, shapes_of, smallest_values
-from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, StudentTuner, is_rejected, make_oracle
+from tfcompress.search.tuner import ORACLES, REJECTED_PREFIX, REWARDS, is_rejected, make_oracle
 
 class SearchResult:
     """What a student search found.
@@ -129,7 +129,9 @@ def search_student(trainer, teacher=None, family="auto", hypermodel=None, max_tr
         directory = trainer.workdir or tempfile.mkdtemp(prefix="tfcompress-search-")
     # KerasTuner prints "Reloading Tuner from ..." when it resumes: tfcompress says it in its own lines
     with contextlib.redirect_stdout(io.StringIO()) if not trainer.verbose else contextlib.nullcontext():
-        tuner = StudentTuner(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
+        from tfcompress.search.cluster import tuner_class  # StudentTuner, or its chief/worker kind (many machines)
+
+        tuner = tuner_class()(make_oracle(oracle, max_trials, epochs, seed), hypermodel, trainer, budget, epochs,
                              reward=reward, seed=seed, directory=directory, project_name=project_name,
                              overwrite=overwrite)
     if max_seconds:
@@ -203,6 +205,11 @@ def _collect(tuner, hypermodel, trainer, budget, final_epochs, seconds):
     if weights:
         model.load_weights(weights)
         more = final_epochs
+    elif "KERASTUNER_ORACLE_IP" in os.environ:  # a worker trained it: the output folder is not shared
+        from tfcompress.search.cluster import missing_weights_error
+
+        raise missing_weights_error(best.trial_id, tuner.read_record(best.trial_id).get("tuner_id"),
+                                    os.path.join(tuner.project_dir, f"trial_{best.trial_id}"))
     else:  # e.g. the worker that trained it kept its folder: train afresh
         more = tuner.epochs + final_epochs
     if more:

@@ -116,6 +116,8 @@ class SearchStage(Stage):
                                 epochs=self.epochs, oracle=self.oracle, budget=budget,
                                 final_epochs=self.final_epochs, reward=self.reward, seed=self.seed,
                                 directory=self.directory, max_seconds=self.max_seconds)
+        if result is None:  # a distributed worker (tfcompress.search.cluster): the chief has the result
+            return None
         self._report = {k: v for k, v in result.to_dict().items()}
         self._report["trials_markdown"] = result.markdown()
         return result.best_model
