@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tfcompress import keras
+from tfcompress import keras, load_digits_data
 from tfcompress.errors import ConfigError
 from tfcompress.pipeline import Pipeline, parse_recipe
 from tfcompress.pipeline import devices
@@ -67,13 +67,9 @@ def test_global_batch_is_per_replica_times_replicas():
     d = devices.Devices("mirrored", _Replicas(3), batch_size=16)
     assert d.report()["replicas"] == 3 and d.report()["global_batch_size"] == 48
 
-    class _Trainer:
-        batch_size = 16
+    from tfcompress.train import Trainer
 
-        def progress_callbacks(self, limit=()):
-            return []
-
-    trainer = d.adapt(_Trainer())
+    trainer = d.adapt(Trainer(load_digits_data(), batch_size=16))
     assert trainer.batch_size == 48 and len(trainer.progress_callbacks()) == 1
 
 
