@@ -42,3 +42,27 @@ def test_cache_keys_on_content_and_ignores_other_teachers():
     assert fingerprint(changed) != fingerprint(data["x_train"])
     np.testing.assert_allclose(cache.outputs(other, data["x_train"]), other.predict(data["x_train"], verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_streamed_split_logits_are_written_once_and_memory_mapped(tmp_path):
+    from tfcompress import keras, tf
+    from tfcompress.datasets import StreamSplit
+
+    data = _data()
+    ds = tf.data.Dataset.from_tensor_slices((data["x_train"], data["y_train"]))
+    split = StreamSplit("train", lambda: ds, "train stream")
+    inputs = keras.Input((6,))
+    teacher = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))  # the cache keeps log-probs
+    cache = TeacherCache(teacher, directory=str(tmp_path))
+    logits = cache.split_logits(split, batch_size=16)
+    files = list(tmp_path.glob("teacher_train_*.npy"))
+    assert isinstance(logits, np.memmap) and len(files) == 1 and cache.predictions == 1
+    expected = np.log(teacher.predict(data["x_train"], verbose=0))
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+    assert cache.split_logits(split) is logits and cache.predictions == 1
+    again = TeacherCache(teacher, directory=str(tmp_path))  # a resumed run, or the next stage's process
+    np.testing.assert_array_equal(again.split_logits(split), logits)
+    assert again.predictions == 0
+    teacher.layers[-1].kernel.assign(teacher.layers[-1].kernel * 2.0)  # another teacher: another file
+    TeacherCache(teacher, directory=str(tmp_path)).split_logits(split)
+    assert len(list(tmp_path.glob("teacher_train_*.npy"))) == 2
