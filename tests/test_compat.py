@@ -139,3 +139,20 @@ def test_silence_condition_print(capsys):
     assert capsys.readouterr().out == "" and proto.parent.name == "family"
     print("still prints")  # only that module's print is muted
     assert capsys.readouterr().out == "still prints\n"
+
+
+def test_oracle_ongoing_trials_hand_over_and_keep_tuner(tmp_path):
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"), max_trials=3, seed=0)
+    hp = keras_tuner.HyperParameters()
+    hp.Int("width", 1, 8)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.update_space(hp)
+    trial = oracle.create_trial("tuner0")
+    assert _compat.ongoing_trials(oracle) == {"tuner0": trial}
+    assert _compat.hand_over_trial(oracle, "tuner0", "tuner1") is trial
+    assert _compat.ongoing_trials(oracle) == {"tuner1": trial} and oracle.tuner_ids == {"tuner1"}
+    assert oracle.create_trial("tuner1") is trial  # the oracle now hands it to tuner1
+    _compat.keep_tuner(oracle, "tuner2")
+    assert "tuner2" in oracle.tuner_ids

@@ -179,3 +179,28 @@ def silence_condition_print():
 
 def _no_print(*args, **kwargs):
     pass
+
+
+def ongoing_trials(oracle):
+    """A KerasTuner oracle's running trials by tuner id (``Oracle.ongoing_trials``, 1.4.8; no public accessor)."""
+    return dict(_private(oracle, "ongoing_trials", "keras_tuner", "Oracle.ongoing_trials"))
+
+
+def hand_over_trial(oracle, from_id, to_id):
+    """Give the running trial of tuner ``from_id`` to tuner ``to_id`` in a KerasTuner oracle (1.4.8's
+    ``ongoing_trials`` and ``tuner_ids``): ``to_id`` runs it, ``from_id`` no longer counts as a running tuner (the
+    chief's ``exit_chief`` waits for both to empty). Returns the trial."""
+    ongoing = _private(oracle, "ongoing_trials", "keras_tuner", "Oracle.ongoing_trials")
+    tuner_ids = _private(oracle, "tuner_ids", "keras_tuner", "Oracle.tuner_ids")
+    trial = ongoing.pop(from_id)
+    tuner_ids.discard(from_id)
+    ongoing[to_id] = trial
+    tuner_ids.add(to_id)
+    oracle.save()
+    return trial
+
+
+def keep_tuner(oracle, tuner_id):
+    """Count ``tuner_id`` as a running tuner again (``Oracle.tuner_ids``, 1.4.8), after the oracle dropped it with
+    a STOPPED answer that the chief turned into a wait."""
+    _private(oracle, "tuner_ids", "keras_tuner", "Oracle.tuner_ids").add(tuner_id)
