@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tfcompress
-from tfcompress import cli, keras
+from tfcompress import _compat, cli, keras
 from tfcompress.errors import ConfigError
 from tfcompress.search import cluster
 
@@ -190,10 +190,10 @@ class Machines:
         self.root, self.recipe, self.port = root, recipe, _free_port()
         self.procs, self.logs = {}, {}
 
-    def start(self, tuner_id, *flags, log_name=None):
+    def start(self, tuner_id, *flags, log_name=None, **extra_env):
         env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
                    KERASTUNER_ORACLE_PORT=str(self.port), TF_CPP_MIN_LOG_LEVEL="3", TFCOMPRESS_CHIEF_TIMEOUT="300",
-                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra_env)
         log = self.root / f"{log_name or tuner_id}.log"
         with open(log, "w") as out:
             self.procs[log_name or tuner_id] = subprocess.Popen(
@@ -301,3 +301,74 @@ def test_a_worker_killed_in_a_trial_is_restarted_and_the_search_completes(digits
     assert again["tuner_id"] == "tuner0"
     ran = _done_lines(restarted) + _done_lines(results["tuner1"][1])
     assert sorted(ran) == sorted(t["trial_id"] for t in trials)
+
+
+
+@pytest.mark.slow
+def test_a_killed_worker_that_is_not_restarted_has_its_trial_run_by_another(digits_run):
+    machines = Machines(digits_run, _write_recipe(digits_run, "out_dead"))
+    try:
+        machines.start("chief", log_name="chief", TFCOMPRESS_WORKER_TIMEOUT="10")
+        machines.start("tuner0")
+        started = machines.wait_for_line("tuner0", "worker tuner0: trial ")
+        trial_id = started.split(" trial ")[1].split()[0]
+        time.sleep(0.5)
+        machines.procs["tuner0"].send_signal(signal.SIGKILL)
+        machines.procs["tuner0"].wait(timeout=30)
+        assert f"trial {trial_id} done" not in machines.logs["tuner0"].read_text()
+        machines.start("tuner1")  # the only worker left; tuner0 never comes back
+        results = {name: machines.wait(name) for name in ("tuner1", "chief")}
+    finally:
+        machines.stop()
+    for name, (code, out, err) in results.items():
+        assert code == 0, f"{name} exited with {code}:\n{out[-2000:]}\n{err[-2000:]}"
+    assert f"trial {trial_id} of tuner0: no word for" in results["chief"][1]
+    _, trials = _search_trials(digits_run / "out_dead")
+    assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+    (again,) = [t for t in trials if t["trial_id"] == trial_id]
+    assert again["tuner_id"] == "tuner1"  # run again, by the other worker
+    assert sorted(_done_lines(results["tuner1"][1])) == sorted(t["trial_id"] for t in trials)
+
+def _oracle(tmp_path, max_trials):
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"),
+                                                    max_trials=max_trials, seed=0)
+    hp = keras_tuner.HyperParameters()
+    hp.Int("width", 1, 64)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.update_space(hp)
+    return oracle
+
+
+def test_the_chief_gives_a_silent_workers_trial_to_the_next_worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "IDLE_WAIT_S", 0.0)
+    oracle, lines = _oracle(tmp_path, max_trials=2), []
+    watch = cluster.TrialWatch(oracle, timeout=30, log=lines.append)
+    first = oracle.create_trial("tuner0")
+    second = oracle.create_trial("tuner1")
+    assert first.trial_id != second.trial_id and lines == []
+    watch.seen[first.trial_id] -= 10  # tuner0 spoke 10 s ago: alive
+    oracle.get_trial(second.trial_id)  # tuner1's heartbeat
+    assert oracle.create_trial("tuner1") is second  # its own trial, as KerasTuner does
+    oracle.end_trial(second)  # tuner1 done; no trial left to create, but tuner0's is still running
+    assert oracle.create_trial("tuner1").status == "IDLE" and "tuner1" in oracle.tuner_ids
+    watch.seen[first.trial_id] -= 60  # tuner0 silent for 70 s: dead
+    taken = oracle.create_trial("tuner1")
+    assert taken is first and lines == [f"trial {first.trial_id} of tuner0: no word for 70 s; given to tuner1"]
+    assert _compat.ongoing_trials(oracle) == {"tuner1": first}
+    oracle.end_trial(first)
+    assert oracle.create_trial("tuner1").status == "STOPPED"  # nothing running, nothing left: the search ends
+    watch.close()
+    assert oracle.create_trial.__self__ is oracle  # the oracle's own methods are back
+
+
+def test_worker_timeout_variable(monkeypatch):
+    monkeypatch.delenv(cluster.WORKER_TIMEOUT_ENV, raising=False)
+    assert cluster.worker_timeout() == cluster.DEFAULT_WORKER_TIMEOUT
+    monkeypatch.setenv(cluster.WORKER_TIMEOUT_ENV, "30")
+    assert cluster.worker_timeout() == 30.0
+    for bad in ("2", "soon"):
+        monkeypatch.setenv(cluster.WORKER_TIMEOUT_ENV, bad)
+        with pytest.raises(ConfigError, match="TFCOMPRESS_WORKER_TIMEOUT must be a number of seconds >= 10"):
+            cluster.worker_timeout()
