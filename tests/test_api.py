@@ -20,7 +20,7 @@ EXPECTED = {
     "export_tflite", "verify_tflite", "evaluate_tflite", "predict_tflite", "measure_latency", "inspect_tflite",
     "write_c_array", "ExportStage",
     "to_tf_keras", "to_keras3", "load_teacher", "load_model", "ensure_tf_keras",
-    "Pipeline", "run_recipe",
+    "Pipeline", "run_recipe", "open_data", "DataSource", "write_image_folder",
 }
 
 

@@ -86,6 +86,10 @@ _LAZY = {
     # pipeline
     "Pipeline": "tfcompress.pipeline",
     "run_recipe": "tfcompress.pipeline",
+    # data as users keep it
+    "open_data": "tfcompress.datasets",
+    "DataSource": "tfcompress.datasets",
+    "write_image_folder": "tfcompress.synthetic",
 }
 
 __all__ = [

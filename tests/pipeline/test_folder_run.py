@@ -78,3 +78,19 @@ def test_search_prune_and_qat_read_the_stream(workspace):
     assert [row["stage"] for row in report["stages"]] == ["search", "distill", "prune", "quantize", "export"]
     final = report["stages"][-1]["after"]
     assert final["eval_samples"] == 450 and final["accuracy"] >= 0.5
+
+
+def test_tf_data_datasets_from_python(workspace):
+    from tfcompress import Pipeline, load_digits_data, tf
+
+    root, teacher_on_arrays = workspace
+    data = load_digits_data()
+    datasets = {split: tf.data.Dataset.from_tensor_slices((data[f"x_{split}"], data[f"y_{split}"])).batch(50)
+                for split in ("train", "val", "test")}
+    pipe = Pipeline([{"distill": {"epochs": 2, "augment": None}}, {"export": {"format": "int8"}}],
+                    teacher=str(root / "teacher.keras"), student={"family": "cnn", "filters": [8, 16]},
+                    latency_runs=5)
+    report = pipe.run(data=datasets, output_dir=root / "out_tfdata", verbose=0)
+    assert report["teacher"]["float32"]["accuracy"] == pytest.approx(teacher_on_arrays, abs=1e-6)
+    assert report["stages"][-1]["after"]["eval_samples"] == len(data["y_test"])
+    assert os.path.exists(root / "out_tfdata" / "model.tflite")
