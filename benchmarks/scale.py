@@ -28,7 +28,7 @@ unless ``--out`` is given.
 
 Usage:
     python benchmarks/scale.py                              # both parts, sizes 6000 60000
-    python benchmarks/scale.py --part throughput            # throughput alone (6,000-image folder, 3 repeats)
+    python benchmarks/scale.py --part throughput            # throughput alone (6,000-image folder, 5 repeats)
     python benchmarks/scale.py --part memory --sizes 6000 60000
     python benchmarks/scale.py --quick                      # smoke run: 600 and 3,000 images, 1 repeat
 """
@@ -315,14 +315,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("throughput", "memory", "all"), default="all")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="images per folder (default 6000 60000)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed epochs per row (default 3; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed epochs per row (default 5; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 600 3000, 1 repeat")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tfcompress_scale"),
                         help="generated folders, teacher and runs (kept between runs)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results; --work if --quick)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([600, 3000] if args.quick else [6000, 60000])
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     out = args.out or (args.work if args.quick else RESULTS)
     os.makedirs(args.work, exist_ok=True)
     run = {"machine": f"{os.cpu_count()} CPU cores, {common.environment()['platform']}", "commit": commit(),
