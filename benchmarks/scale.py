@@ -58,10 +58,24 @@ ROWS = ("student alone", "distill, cached teacher", "distill, teacher every batc
 # Run in a fresh interpreter that imports nothing heavy: its RUSAGE_CHILDREN peak is the one child's.
 PEAK_HELPER = r"""
 import json, resource, subprocess, sys, time
+def status(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return {k: int(v.split()[0]) for k, v in (l.split(":", 1) for l in f) if k in ("VmRSS", "VmHWM")}
+    except (OSError, ValueError):
+        return {}
 start = time.perf_counter()
-code = subprocess.call(sys.argv[1:], stdout=sys.stderr)  # stdout carries only the JSON line
-print(json.dumps({"exit_code": code, "wall_s": time.perf_counter() - start,
-                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+child = subprocess.Popen(sys.argv[1:], stdout=sys.stderr)  # stdout carries only the JSON line
+timeline, hwm = [], 0
+while child.poll() is None:
+    now = status(child.pid)
+    if now:
+        hwm = max(hwm, now.get("VmHWM", 0))
+        timeline.append((round(time.perf_counter() - start, 1), now.get("VmRSS", 0)))
+    time.sleep(0.5)
+print(json.dumps({"exit_code": child.returncode, "wall_s": time.perf_counter() - start,
+                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                  "polled_vmhwm_kib": hwm, "rss_timeline_kib": timeline}))
 """
 
 
@@ -236,6 +250,9 @@ def memory(folders, teacher_path, work):
         peak = peak_of([sys.executable, "-m", "tfcompress.cli", "run", path, "--quiet"])
         row = {"images": n, "split_counts": info["counts"], "exit_code": peak["exit_code"],
                "wall_s": peak["wall_s"], "peak_rss_mib": peak["peak_rss_kib"] / 1024,
+               "polled_vmhwm_mib": peak["polled_vmhwm_kib"] / 1024,
+               "peak_at_s": max(peak["rss_timeline_kib"], key=lambda p: p[1])[0] if peak["rss_timeline_kib"] else None,
+               "rss_timeline_mib": [(t, round(k / 1024)) for t, k in peak["rss_timeline_kib"][::4]],
                "whole_float32_mib": n * 32 * 32 * 3 * 4 / 2 ** 20}
         if "stderr_tail" in peak:
             row["stderr_tail"] = peak["stderr_tail"]
@@ -243,7 +260,7 @@ def memory(folders, teacher_path, work):
         if os.path.exists(report):
             with open(report) as f:
                 stages = json.load(f).get("stages", [])
-            row["stage_seconds"] = {s.get("name", str(i)): s.get("seconds") for i, s in enumerate(stages)
+            row["stage_seconds"] = {s.get("stage", str(i)): s.get("elapsed_s") for i, s in enumerate(stages)
                                     if isinstance(s, dict)}
         rows.append(row)
         print(f"  exit {row['exit_code']}, {row['wall_s']:.0f} s, peak RSS {row['peak_rss_mib']:.0f} MiB", flush=True)
@@ -301,9 +318,13 @@ def markdown(result):
                       f"filters [8, 16]. Peak RSS: {m['method']}. A child importing only TensorFlow and tfcompress "
                       f"peaks at {m['import_floor_mib']:.0f} MiB.", ""]
             table = [[f"{r['images']:,}", r["exit_code"], f"{r['wall_s']:.0f}", f"{r['peak_rss_mib']:.0f}",
-                      f"{r['whole_float32_mib']:.0f}"] for r in m["rows"]]
-            lines += [common.markdown_table(["images", "exit", "wall s", "peak RSS MiB",
-                                             "the images as float32 arrays, MiB (computed)"], table), ""]
+                      f"{r['polled_vmhwm_mib']:.0f}" if r.get("polled_vmhwm_mib") else "",
+                      r.get("peak_at_s", ""), f"{r['whole_float32_mib']:.0f}"] for r in m["rows"]]
+            lines += [common.markdown_table(["images", "exit", "wall s", "peak RSS MiB", "VmHWM polled, MiB",
+                                             "peak reached at s", "the images as float32 arrays, MiB (computed)"],
+                                            table), "",
+                      "VmHWM is read from /proc/<pid>/status every 0.5 s as a cross-check of the peak (the "
+                      "child's own process only); the RSS timeline is in scale.json.", ""]
             if "ratio_largest_to_smallest" in m:
                 lines += [f"Peak RSS ratio, {m['rows'][-1]['images']:,} / {m['rows'][0]['images']:,} images: "
                           f"{m['ratio_largest_to_smallest']:.3f} for {m['data_ratio']:.0f}x the data (target: flat, "
