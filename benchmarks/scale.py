@@ -290,11 +290,11 @@ def markdown(result):
         if part not in result:
             continue
         meta = result[part]["run"]
-        lines += [f"Machine: {meta['machine']}. Commit `{meta['commit']}`. Command: `{meta['command']}`.", ""]
+        run_line = f"Machine: {meta['machine']}. Commit `{meta['commit']}`. Command: `{meta['command']}`."
         if part == "throughput":
             t = result[part]
             lines += [f"## Throughput: one epoch over {t['train_images']} train images (32x32 RGB PNG), batch "
-                      f"{t['batch_size']}", "",
+                      f"{t['batch_size']}", "", run_line, "",
                       f"Teacher {t['teacher_params']:,} parameters (filters {tuple(t['teacher_filters'])}), student "
                       f"{t['student_params']:,} (filters {tuple(t['student_filters'])}). Median of {t['repeats']} "
                       f"epochs after {t['warmup_epochs']} warm-up epoch, rows alternating. First cache fill (the "
@@ -313,7 +313,7 @@ def markdown(result):
                       "alone.", ""]
         else:
             m = result[part]
-            lines += ["## Peak memory of `tfcompress run` against data size", "",
+            lines += ["## Peak memory of `tfcompress run` against data size", "", run_line, "",
                       f"Recipe: distill 1 epoch (`augment: null`) + int8 export, `latency_runs: 5`, student cnn "
                       f"filters [8, 16]. Peak RSS: {m['method']}. A child importing only TensorFlow and tfcompress "
                       f"peaks at {m['import_floor_mib']:.0f} MiB.", ""]
