@@ -82,3 +82,24 @@ def test_model_size_of_keras_model_and_of_bytes(trained_cnn, int8_bytes):
     assert from_bytes["tflite_bytes"] == len(int8_bytes)
     # constants = weights (BatchNorm folded into the convs) + a few shape vectors
     assert 0.8 * trained_cnn.count_params() < from_bytes["params"] < 1.2 * trained_cnn.count_params()
+
+
+def test_a_file_xnnpack_refuses_runs_on_the_builtin_kernels():
+    # A ReLU layer dead on every calibration row gets the converter's smallest output scale, and XNNPACK refuses
+    # the next fully connected layer when it prepares it (input * weight scale / output scale >= 256).
+    from tfcompress._compat import interpreter_ops
+    from tfcompress._keras import keras
+    from tfcompress.export import convert
+    from tfcompress.export.runtime import make_interpreter
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((64,))
+    hidden = keras.layers.Dense(32, activation="relu", bias_initializer=keras.initializers.Constant(-100.0))(inp)
+    model = keras.Model(inp, keras.layers.Dense(10)(hidden))
+    x = np.random.default_rng(0).uniform(0, 1, (50, 64)).astype("float32")
+    flat = convert(model, "int8", representative_data=x)
+    interpreter = make_interpreter(flat)  # refused by XNNPACK, loaded without it
+    assert not any(op["op_name"] == "DELEGATE" for op in interpreter_ops(interpreter))
+    step = inspect_tflite(flat)["outputs"][0]["scale"]
+    np.testing.assert_allclose(predict_tflite(flat, x[:5]), model.predict(x[:5], verbose=0), atol=3 * step)
+    assert measure_latency(flat, runs=3, warmup=1)["delegate"].startswith("none")

@@ -23,6 +23,11 @@ def make_interpreter(tflite, num_threads=None, delegates=True):
         delegates: apply the default delegate (XNNPACK) when True; plain builtin kernels when False (used to
             inspect the original ops). Defaults to True.
 
+    XNNPACK refuses some valid int8 files when it prepares them, e.g. a fully connected layer whose
+    ``input_scale * weight_scale / output_scale`` is 256 or more (a ReLU layer dead on every calibration row gets
+    the converter's smallest output scale); LiteRT's builtin kernels run them. Such a file is then loaded without
+    the delegate (``measure_latency`` reports ``delegate: none`` for it) instead of failing the run.
+
     Raises:
         ConversionError: the bytes are not a loadable TFLite model.
     """
@@ -34,6 +39,8 @@ def make_interpreter(tflite, num_threads=None, delegates=True):
         interpreter = Interpreter(model_content=data, num_threads=num_threads, experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
+        if delegates and "XNNPACK" in str(exc):
+            return make_interpreter(data, num_threads=num_threads, delegates=False)
         raise ConversionError(f"the LiteRT interpreter cannot load this TFLite model: {str(exc).strip()[:300]}. "
                               "Re-export it with tfcompress export.") from None
     return interpreter
