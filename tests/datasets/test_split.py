@@ -43,3 +43,13 @@ def test_targets_stay_with_their_sample_when_shuffled(tmp_path):
             np.testing.assert_array_equal(yb[TEACHER_KEY], np.stack([yb["labels"] * 10.0, -yb["labels"]], 1))
             seen += yb["labels"].tolist()
         assert sorted(seen) == list(range(n)) and seen != list(range(n))
+
+
+def test_each_pass_of_a_shuffled_order_is_a_new_permutation():
+    from tfcompress.datasets.split import sample_order
+
+    ds = sample_order(500, shuffle=True, seed=4)
+    first, second = [np.concatenate(list(ds.batch(100).as_numpy_iterator())) for _ in range(2)]
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(500))
+    assert first.tolist() != second.tolist() and first.tolist() != list(range(500))
+    np.testing.assert_array_equal(np.array(list(sample_order(7).as_numpy_iterator())), np.arange(7))

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from tfcompress.datasets.split import StreamSplit
+from tfcompress.datasets.split import StreamSplit, sample_order
 from tfcompress.errors import DataError
 
 #: The image types ``image_dataset_from_directory`` reads, and the first bytes of each.
@@ -141,10 +141,10 @@ class FileSplit(StreamSplit):
         from tfcompress._keras import tf
 
         load = self._load()
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(self.paths)), self.paths, self._labels))
-        if shuffle:  # shuffling names, not images: a full shuffle costs a few bytes per sample
-            ds = ds.shuffle(len(self.paths), seed=seed, reshuffle_each_iteration=True)
-        return ds.map(lambda i, p, y: (i, load(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+        paths, labels = tf.constant(self.paths), tf.constant(self._labels)
+        # a full shuffle of the file order (one permutation per epoch), then each image read as it is needed
+        return sample_order(len(self.paths), shuffle, seed).map(
+            lambda i: (i, load(tf.gather(paths, i)), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
 
     def rows(self, rows):
         from tfcompress._keras import tf

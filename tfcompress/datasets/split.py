@@ -173,10 +173,7 @@ class ArraySplit(Split):
         from tfcompress._keras import tf
 
         x, y = np.asarray(self.x), np.asarray(self.y)
-        ds = tf.data.Dataset.range(len(y))
-        if shuffle:
-            ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        return ds.map(lambda i: (i, tf.gather(x, i), tf.gather(y, i)))
+        return sample_order(len(y), shuffle, seed).map(lambda i: (i, tf.gather(x, i), tf.gather(y, i)))
 
     def rows(self, rows):
         return np.asarray(self.x)[rows]
@@ -265,6 +262,25 @@ class StreamSplit(Split):
             digest.update(np.ascontiguousarray(x).tobytes())
             digest.update(np.ascontiguousarray(y).tobytes())
         return digest.hexdigest()
+
+
+def sample_order(n, shuffle=False, seed=None):
+    """Sample indices ``0..n-1`` as a ``tf.data.Dataset``, in order or in a new random order on every pass.
+
+    The order is one permutation per pass, drawn by a NumPy generator that lives as long as the dataset (seeded by
+    ``seed``, else by NumPy's global state, which ``keras.utils.set_random_seed`` sets), not a shuffle buffer: a
+    buffer costs about 0.2 kB per sample (15 MB at 60,000, 125 MB at 600,000), which would grow with the data.
+    """
+    from tfcompress._keras import tf
+
+    if not shuffle:
+        return tf.data.Dataset.range(n)
+    rng = np.random.default_rng(np.random.randint(2 ** 31) if seed is None else seed)
+
+    def permutation(_):
+        order = tf.numpy_function(lambda: rng.permutation(n).astype(np.int64), [], tf.int64)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [n]))
+    return tf.data.Dataset.range(1).flat_map(permutation)
 
 
 def _gather(targets, tf):

@@ -74,7 +74,7 @@ class TeacherCache:
             path = os.path.join(self.directory, f"teacher_{split.name}_{self.teacher_digest()}_"
                                                 f"{split.fingerprint()[:16]}.npy")
             if os.path.exists(path):
-                self._outputs[key] = np.load(path, mmap_mode="r")
+                self._outputs[key] = np.load(path, mmap_mode="r", allow_pickle=False)
                 return self._outputs[key]
         self.predictions += 1
         width = int(self.teacher.output_shape[-1])
@@ -90,7 +90,7 @@ class TeacherCache:
                 _fill(out, self.teacher, split, batch_size, probabilities)
                 out.flush()
                 del out
-            out = np.load(path, mmap_mode="r")
+            out = np.load(path, mmap_mode="r", allow_pickle=False)
         self._outputs[key] = out
         return out
 
