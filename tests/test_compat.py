@@ -144,7 +144,8 @@ def test_silence_condition_print(capsys):
 def test_oracle_ongoing_trials_hand_over_and_keep_tuner(tmp_path):
     import keras_tuner
 
-    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"), max_trials=3, seed=0)
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"), max_trials=3,
+                                                    seed=0)
     hp = keras_tuner.HyperParameters()
     hp.Int("width", 1, 8)
     oracle._set_project_dir(str(tmp_path), "p")

@@ -325,5 +325,5 @@ def run_devices(output_dir, strategy=None, mixed_precision=False, batch_size=Non
 
 
 __all__ = ["STRATEGIES", "Devices", "check_devices", "check_recipe", "check_mixed_precision", "check_strategy",
-           "float32_copy", "policy_copy", "global_batch_size", "gpu_available", "is_chief", "make_strategy", "mixed_precision_policy",
-           "read_tf_config", "replicas", "run_devices", "steps_recorder"]
+           "float32_copy", "policy_copy", "global_batch_size", "gpu_available", "is_chief", "make_strategy",
+           "mixed_precision_policy", "read_tf_config", "replicas", "run_devices", "steps_recorder"]

@@ -48,8 +48,8 @@ def load_run_teacher(pipeline, data, unsafe_load, custom_objects, log):
     check_teacher(teacher)
     data.bind(tuple(teacher.input_shape[1:]), teacher)
     if data.scale_used is not None:
-        log(f"data: {data.description} read as pixel values x {data.scale_used:g} (scale: auto; "
-            f"{'the teacher rescales its inputs itself' if data.scale_used == 1.0 else 'no Rescaling layer in the teacher'})")
+        why = "the teacher rescales its inputs" if data.scale_used == 1.0 else "no Rescaling layer in the teacher"
+        log(f"data: {data.description} read as pixel values x {data.scale_used:g} (scale: auto; {why})")
     data.check(input_shape=tuple(teacher.input_shape[1:]), num_classes=int(teacher.output_shape[-1]))
     if black_box is not None:
         check_black_box_stages(black_box, pipeline, log)

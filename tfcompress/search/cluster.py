@@ -90,8 +90,9 @@ def role_from_env(environ=None):
     missing = [k for k, v in ((ENV_IP, ip), (ENV_PORT, port)) if v is None]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
-        raise ConfigError(f"{ENV_ID}={tuner_id} is set but {' and '.join(missing)} {verb} not: set {ENV_IP} and {ENV_PORT} to the chief's address on every machine (or unset "
-                          f"{ENV_ID} to run on one machine).")
+        raise ConfigError(f"{ENV_ID}={tuner_id} is set but {' and '.join(missing)} {verb} not: set {ENV_IP} and "
+                          f"{ENV_PORT} to the chief's address on every machine (or unset {ENV_ID} to run on one "
+                          "machine).")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{ENV_PORT}={port!r} is not a port number (1-65535).")
     return Role("chief" if "chief" in tuner_id else "worker", tuner_id, ip, int(port))
