@@ -58,6 +58,11 @@ def test_auto_scale_keeps_0_255_for_a_teacher_that_rescales_itself(folder):
     assert source.scale_used == 1.0 and source.split("val").head(60)[0].max() > 200
     fixed = open_data({"folder": str(root), "scale": 0.5}).bind((8, 8, 1), teacher)
     assert fixed.split("val").head(60)[0].max() <= 127.5
+    centred = open_data({"folder": str(root), "scale": 1 / 127.5, "offset": -1}).bind((8, 8, 1), teacher)
+    x = centred.split("val").head(60)[0]
+    assert x.min() == -1.0 and 0.9 < x.max() <= 1.0  # MobileNet's preprocess_input range
+    with pytest.raises(DataError, match="no fixed size"):
+        open_data(str(root)).bind((None, None, 3))
 
 
 def test_a_shuffled_epoch_reads_every_image_once(folder):

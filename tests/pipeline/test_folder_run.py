@@ -80,6 +80,7 @@ def test_search_prune_and_qat_read_the_stream(workspace):
     assert final["eval_samples"] == 450 and final["accuracy"] >= 0.5
 
 
+@pytest.mark.slow
 def test_tf_data_datasets_from_python(workspace):
     from tfcompress import Pipeline, load_digits_data, tf
 

@@ -110,17 +110,18 @@ class FileSplit(StreamSplit):
         name: the split's name.
         paths, labels: the files and their class ids (``scan_folder``).
         shape: ``(height, width, channels)`` each image is resized and converted to.
-        scale: factor applied to the pixel values (0-255): ``1/255`` gives ``[0, 1]``, 1 keeps them.
+        rescale: ``(scale, offset)``: each pixel value (0-255) becomes ``value * scale + offset`` (``(1/255, 0)``
+            gives ``[0, 1]``, ``(1, 0)`` keeps it).
         source: the split's folder, for messages.
     """
 
-    def __init__(self, name, paths, labels, shape, scale, source):
-        identity = _identity(paths, shape, scale)
+    def __init__(self, name, paths, labels, shape, rescale, source):
+        identity = _identity(paths, shape, rescale)
         super().__init__(name, None, source, identity=identity)
         self.paths = paths
         self._labels = labels
         self._shape = tuple(int(d) for d in shape)
-        self.scale = float(scale)
+        self.scale, self.offset = (float(v) for v in rescale)
 
     def _scan(self):
         return self._labels
@@ -129,12 +130,12 @@ class FileSplit(StreamSplit):
         from tfcompress._keras import tf
 
         height, width, channels = self._shape
-        scale = self.scale
+        scale, offset = self.scale, self.offset
 
         def load(path):
             image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
             image = tf.image.resize(image, (height, width), method="bilinear")
-            return tf.ensure_shape(image * scale, self._shape)
+            return tf.ensure_shape(image * scale + offset, self._shape)
         return load
 
     def indexed(self, shuffle=False, seed=None):
@@ -155,19 +156,19 @@ class FileSplit(StreamSplit):
         return np.concatenate(list(ds.batch(256).as_numpy_iterator()))
 
 
-def _identity(paths, shape, scale):
+def _identity(paths, shape, rescale):
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{tuple(shape)}:{scale}".encode())
+    digest.update(f"{tuple(shape)}:{tuple(rescale)}".encode())
     for path in paths:
         stat = os.stat(path)
         digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def folder_splits(root, shape, scale):
+def folder_splits(root, shape, rescale):
     """The ``FileSplit`` of every split folder of ``root`` (checked by ``scan_folder``), and the class names."""
     found, classes = scan_folder(root)
-    return {name: FileSplit(name, paths, labels, shape, scale, os.path.join(os.fspath(root), name))
+    return {name: FileSplit(name, paths, labels, shape, rescale, os.path.join(os.fspath(root), name))
             for name, (paths, labels) in found.items()}, classes
 
 

@@ -44,8 +44,9 @@ class RecordSpec:
         self.shape = None if shape is None else tuple(int(d) for d in shape)
         self.dtype = str(dtype)
 
-    def parser(self, shape, scale):
-        """A function from one serialized record to ``(image [shape] float32, label int32)``."""
+    def parser(self, shape, rescale):
+        """A function from one serialized record to ``(image [shape] float32, label int32)``; values become
+        ``value * scale + offset`` (``rescale``)."""
         from tfcompress._keras import tf
 
         features = {self.label_key: tf.io.FixedLenFeature([], tf.int64)}
@@ -53,6 +54,7 @@ class RecordSpec:
             features[self.image_key] = tf.io.FixedLenFeature([int(np.prod(self.shape))], tf.float32)
         else:
             features[self.image_key] = tf.io.FixedLenFeature([], tf.string)
+        scale, offset = (float(v) for v in rescale)
         height, width, channels = (tuple(shape) + (None, None, None))[:3]
         image_like = len(shape) == 3
 
@@ -68,7 +70,7 @@ class RecordSpec:
             x = tf.cast(x, tf.float32)
             if image_like and self.encoding == "image":
                 x = tf.image.resize(x, (height, width), method="bilinear")
-            return tf.ensure_shape(x * scale, shape), tf.cast(ex[self.label_key], tf.int32)
+            return tf.ensure_shape(x * scale + offset, shape), tf.cast(ex[self.label_key], tf.int32)
         return parse
 
     def describe(self):
@@ -86,17 +88,17 @@ def record_files(pattern, split):
     return files
 
 
-def record_splits(patterns, spec, shape, scale):
+def record_splits(patterns, spec, shape, rescale):
     """A ``StreamSplit`` per split of TFRecord files (``patterns``: ``{split: pattern or list}``), each checked
     by parsing its first record."""
     from tfcompress._keras import tf
 
-    parse = spec.parser(tuple(shape), scale)
+    parse = spec.parser(tuple(shape), rescale)
     out = {}
     for name, pattern in patterns.items():
         files = record_files(pattern, name)
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(spec.describe().encode() + f"{tuple(shape)}:{scale}".encode())
+        digest.update(spec.describe().encode() + f"{tuple(shape)}:{tuple(rescale)}".encode())
         for f in files:
             digest.update(f"{f}:{os.path.getsize(f)}:{os.stat(f).st_mtime_ns}".encode())
 

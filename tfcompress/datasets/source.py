@@ -3,15 +3,17 @@
 ``open_data(data)`` accepts what a user has:
 
 * a dict of NumPy arrays (``x_train, y_train, x_val, y_val``, optional ``x_test, y_test``) or an ``.npz`` path;
-* an image folder path (``tfcompress.datasets.folder``), or ``{"folder": path, "scale": ...}``;
+* an image folder path (``tfcompress.datasets.folder``), or ``{"folder": path, "scale": ..., "offset": ...}``;
 * ``{"tfrecord": {"train": pattern, "val": pattern, "test": pattern}, "image_key": ..., "label_key": ...,
-  "encoding": ..., "shape": ..., "dtype": ..., "scale": ...}`` (``tfcompress.datasets.records``);
+  "encoding": ..., "shape": ..., "dtype": ..., "scale": ..., "offset": ...}`` (``tfcompress.datasets.records``);
 * in Python, ``{"train": tf.data.Dataset, "val": ..., "test": ...}`` of ``(x, y)`` pairs.
 
 Folders and TFRecord files are checked when opened (before the teacher is loaded); their images are sized to
 the model when the source is bound to it (``bind``): resized to its input height and width, given its channels,
-and scaled by ``scale`` — ``"auto"`` (the default) keeps pixel values 0-255 when the teacher begins with a
-``Rescaling`` layer (a model trained on ``image_dataset_from_directory`` batches) and divides by 255 otherwise.
+and mapped to ``pixel * scale + offset`` (as Keras's ``Rescaling(scale, offset)``): ``scale: "auto"`` (the
+default) keeps pixel values 0-255 when the teacher begins with a ``Rescaling`` layer (a model trained on
+``image_dataset_from_directory`` batches) and divides by 255 otherwise; ``offset`` defaults to 0 (``scale:
+0.0078431, offset: -1`` gives the [-1, 1] of MobileNet's ``preprocess_input``).
 """
 
 import hashlib
@@ -23,7 +25,8 @@ from tfcompress.datasets.split import ArraySplit
 from tfcompress.errors import ConfigError, DataError
 
 SPLIT_NAMES = ("train", "val", "test")
-TFRECORD_KEYS = ("tfrecord", "image_key", "label_key", "encoding", "shape", "dtype", "scale")
+TFRECORD_KEYS = ("tfrecord", "image_key", "label_key", "encoding", "shape", "dtype", "scale", "offset")
+FOLDER_KEYS = ("folder", "scale", "offset")
 
 
 class DataSource:
@@ -32,18 +35,21 @@ class DataSource:
     Args:
         splits: ``{name: Split}``; None until ``bind`` builds them (folders, TFRecord, datasets).
         description: how messages and the report name the data.
-        build: function ``(input_shape, scale) -> {name: Split}`` for a source sized by ``bind``. Defaults to None.
+        build: function ``(input_shape, (scale, offset)) -> {name: Split}`` for a source sized by ``bind``.
+            Defaults to None.
         classes: class names (an image folder's), or None. Defaults to None.
         scale: pixel scale of image sources (a number or "auto"), None for others. Defaults to None.
+        offset: added to every scaled pixel value. Defaults to 0.
         arrays: the dict of arrays of an array source (kept for code that takes arrays). Defaults to None.
     """
 
-    def __init__(self, splits, description, build=None, classes=None, scale=None, arrays=None):
+    def __init__(self, splits, description, build=None, classes=None, scale=None, arrays=None, offset=0.0):
         self.splits = splits
         self.description = description
         self._build = build
         self.classes = classes
         self.scale = scale
+        self.offset = float(offset)
         self.arrays = arrays
         self._calibration = {}
 
@@ -59,7 +65,7 @@ class DataSource:
             if scale == "auto":
                 scale = 1.0 if begins_with_rescaling(teacher) else 1.0 / 255.0
                 self.scale_used = scale
-            self.splits = self._build(tuple(input_shape), scale)
+            self.splits = self._build(tuple(input_shape), (scale, self.offset))
             self._bound = tuple(input_shape)
             self._calibration = {}
         return self
@@ -182,10 +188,11 @@ def open_data(data, require_train=False):
             return open_folder(path)
         return from_arrays(load_npz(path, require_train=require_train), description=path)
     if isinstance(data, dict) and ("folder" in data or "path" in data):
-        unknown = sorted(set(data) - {"folder", "path", "scale"})
+        unknown = sorted(set(data) - set(FOLDER_KEYS) - {"path"})
         if unknown:
-            raise ConfigError(f"data: unknown keys {unknown} for an image folder; known: folder, scale.")
-        return open_folder(os.fspath(data.get("folder", data.get("path"))), scale=data.get("scale", "auto"))
+            raise ConfigError(f"data: unknown keys {unknown} for an image folder; known: {', '.join(FOLDER_KEYS)}.")
+        return open_folder(os.fspath(data.get("folder", data.get("path"))), scale=data.get("scale", "auto"),
+                           offset=data.get("offset", 0.0))
     if isinstance(data, dict) and "tfrecord" in data:
         return open_tfrecords(data)
     if isinstance(data, dict) and any(_is_dataset(v) for v in data.values()):
@@ -197,14 +204,14 @@ def open_data(data, require_train=False):
                       f"tf.data.Datasets; received {type(data).__name__}.")
 
 
-def open_folder(path, scale="auto"):
+def open_folder(path, scale="auto", offset=0.0):
     """An image folder's source: its layout and files checked now, its images sized at ``bind``."""
     from tfcompress.datasets.folder import folder_splits, scan_folder
 
-    _check_scale(scale)
+    _check_scale(scale, offset)
     found, classes = scan_folder(path)
     source = DataSource(None, path, build=lambda shape, s: folder_splits(path, _image_shape(shape, path), s)[0],
-                        classes=classes, scale=scale)
+                        classes=classes, scale=scale, offset=offset)
     source._names = tuple(found)
     return source
 
@@ -223,11 +230,11 @@ def open_tfrecords(spec):
     for name, pattern in patterns.items():
         record_files(pattern, name)  # missing files are named before the teacher is loaded
     record = RecordSpec(**{k: spec[k] for k in ("image_key", "label_key", "encoding", "shape", "dtype") if k in spec})
-    scale = spec.get("scale", "auto" if record.encoding == "image" else 1.0)
-    _check_scale(scale)
+    scale, offset = spec.get("scale", "auto" if record.encoding == "image" else 1.0), spec.get("offset", 0.0)
+    _check_scale(scale, offset)
     source = DataSource(None, f"tfrecord {patterns['val']}", build=lambda shape, s: record_splits(patterns, record,
                                                                                                     shape, s),
-                        scale=scale)
+                        scale=scale, offset=offset)
     source._names = tuple(patterns)
     return source
 
@@ -246,16 +253,22 @@ def open_datasets(datasets):
 
 
 def _image_shape(shape, path):
+    if len(shape) == 3 and any(d is None for d in shape):
+        raise DataError(f"{path} holds images, but the model's input {tuple(shape)} has no fixed size to resize them "
+                        "to; build the teacher with a fixed input shape, e.g. keras.Input((224, 224, 3)).")
     if len(shape) != 3 or shape[-1] not in (1, 3, 4):
         raise DataError(f"{path} holds images, but the model takes inputs of shape {tuple(shape)}; an image model "
                         "takes (height, width, 1, 3 or 4 channels).")
     return shape
 
 
-def _check_scale(scale):
+def _check_scale(scale, offset=0.0):
     if scale != "auto" and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0):
         raise ConfigError(f"data: scale must be 'auto' or a number > 0 (e.g. 0.00392156 for 1/255), received "
                           f"{scale!r}.")
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)):
+        raise ConfigError(f"data: offset must be a number (e.g. -1 with scale 0.0078431 for [-1, 1]), received "
+                          f"{offset!r}.")
 
 
 def _is_dataset(value):
