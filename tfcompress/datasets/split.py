@@ -64,8 +64,7 @@ class Split:
     def __len__(self):
         return self.size
 
-    def dataset(self, batch_size, shuffle=False, seed=None, targets=None, map_fn=None, batch_fn=None,
-                drop_remainder=False):
+    def dataset(self, batch_size, shuffle=False, seed=None, targets=None, map_fn=None, batch_fn=None):
         """Batches ``(x, y)`` for Keras, prefetched.
 
         Args:
@@ -73,17 +72,17 @@ class Split:
             shuffle: shuffle every epoch (by index when the split allows it). Defaults to False.
             seed: shuffle seed. Defaults to None.
             targets: ``[n, ...]`` rows (an array or a memory-mapped ``.npy``), one per sample; the labels then
-                become ``{"labels": y, key: row}``, with ``key`` from ``targets_key``. Defaults to None.
+                become ``{"labels": y, TEACHER_KEY: row}``, the form the ``Distiller`` reads cached teacher
+                logits in (``tfcompress.distill.distiller.TEACHER_KEY``). Defaults to None.
             map_fn: applied to each ``(x, y)`` sample before batching (augmentation). Defaults to None.
             batch_fn: applied to each ``(x, y)`` batch (e.g. mixup). Defaults to None.
-            drop_remainder: drop a last short batch. Defaults to False.
         """
         from tfcompress._keras import tf
 
         ds = self.indexed(shuffle=shuffle, seed=seed)
         if map_fn is not None:
             ds = ds.map(lambda i, x, y: (i,) + tuple(map_fn(x, y)), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.batch(batch_size)
         if targets is None:
             ds = ds.map(lambda i, x, y: (x, y))
         else:
