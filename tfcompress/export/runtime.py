@@ -13,6 +13,9 @@ from tfcompress.fileio import read_tflite
 LATENCY_NOTE = ("host CPU is a proxy for a phone: latency on a phone, NPU or microcontroller differs "
                 "(int8 is often no faster than float on x86 under XNNPACK, and faster on ARM)")
 
+#: Samples per interpreter invoke when no batch size is given.
+PREDICT_BATCH = 256
+
 
 def make_interpreter(tflite, num_threads=None, delegates=True):
     """A LiteRT ``Interpreter`` for TFLite bytes or a path, tensors allocated.
@@ -114,7 +117,7 @@ def tflite_predictor(tflite, batch_size=None):
                              "it.")
         if x.shape[0] == 0:
             raise ShapeError("predict_tflite received 0 samples.")
-        step = batch_size or 256
+        step = batch_size or PREDICT_BATCH
         fixed_batch = int(inp["shape_signature"][0]) != -1
         if fixed_batch:
             step = int(inp["shape"][0])
@@ -153,16 +156,15 @@ def evaluate_tflite(tflite, x, y, batch_size=None):
     labels = sparse_labels(y)
     if len(labels) != len(x):
         raise ShapeError(f"evaluate_tflite: {len(x)} inputs but {len(labels)} labels; they must match.")
-    logits = predict_tflite(tflite, x, batch_size=batch_size)
-    return float(np.mean(logits.reshape(len(labels), -1).argmax(axis=1) == labels))
+    return float(evaluate_tflite_batches(tflite, [(x, labels)], batch_size))
 
 
-def evaluate_tflite_batches(tflite, batches):
+def evaluate_tflite_batches(tflite, batches, batch_size=None):
     """Top-1 accuracy of a TFLite classifier on an iterable of ``(x, y)`` NumPy batches (a streamed split), one
-    interpreter for all of them."""
+    interpreter for all of them (``batch_size``: samples per invoke, as for ``predict_tflite``)."""
     from tfcompress.data import sparse_labels
 
-    predict = tflite_predictor(tflite)
+    predict = tflite_predictor(tflite, batch_size)
     right = total = 0
     for x, y in batches:
         labels = sparse_labels(y)

@@ -5,14 +5,7 @@ import numpy as np
 from tfcompress.errors import ConversionError, ShapeError
 from tfcompress.fileio import read_tflite
 from tfcompress.export.inspection import inspect_tflite
-from tfcompress.export.runtime import predict_tflite
-
-
-def _accuracy(logits, y):
-    from tfcompress.data import sparse_labels
-
-    labels = sparse_labels(y)
-    return float(np.mean(logits.reshape(len(labels), -1).argmax(axis=1) == labels))
+from tfcompress.export.runtime import PREDICT_BATCH
 
 
 def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None, batch_size=None, batches=None):
@@ -52,60 +45,60 @@ def verify_tflite(tflite, x=None, y=None, keras_model=None, require_integer=None
                               f"float, e.g. {'; '.join(named)}. These ops have no integer kernel and fell back to "
                               "float; replace them (e.g. a different activation) or export as 'int8_float_io'/"
                               "'dynamic' and accept float compute.")
-    if batches is not None:
-        return _verify_batches(data, batches, keras_model, result)
-    if x is None:
-        return result
-    x = np.asarray(x)
-    if y is not None and len(y) != len(x):
-        raise ShapeError(f"verify_tflite: {len(x)} inputs but {len(y)} labels; they must match.")
-    outputs = predict_tflite(data, x, batch_size=batch_size)
-    result["num_samples"] = int(len(x))
-    if y is not None:
-        result["tflite_accuracy"] = _accuracy(outputs, y)
-    if keras_model is not None:
-        expected = np.asarray(keras_model.predict(x, batch_size=256, verbose=0), dtype="float32")
-        if expected.shape != outputs.shape:
-            raise ShapeError(f"the Keras model outputs {expected.shape} but the TFLite model {outputs.shape}; "
-                             "is this the model the file was converted from?")
-        diff = np.abs(expected - outputs)
-        result["max_abs_diff"] = float(diff.max())
-        result["mean_abs_diff"] = float(diff.mean())
-        result["output_range"] = float(expected.max() - expected.min())
-        flat_k, flat_t = expected.reshape(len(x), -1), outputs.reshape(len(x), -1)
-        result["top1_agreement"] = float(np.mean(flat_k.argmax(1) == flat_t.argmax(1)))
-        if y is not None:
-            result["keras_accuracy"] = _accuracy(expected, y)
-            result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
-    return result
+    if batches is None:
+        if x is None:
+            return result
+        x = np.asarray(x)
+        if y is not None and len(y) != len(x):
+            raise ShapeError(f"verify_tflite: {len(x)} inputs but {len(y)} labels; they must match.")
+        if len(x) == 0:
+            raise ShapeError("predict_tflite received 0 samples.")
+        step = PREDICT_BATCH
+        batches = [(x[i:i + step], None if y is None else y[i:i + step]) for i in range(0, len(x), step)]
+    return _compare(data, batches, keras_model, result, batch_size)
 
 
-def _verify_batches(data, batches, keras_model, result):
-    """``verify_tflite``'s numbers summed over labelled batches (one interpreter, one pass)."""
+def _compare(data, batches, keras_model, result, batch_size=None):
+    """``verify_tflite``'s numbers summed over ``(x, y)`` batches (``y`` None: no accuracy), one interpreter for
+    all of them."""
     from tfcompress.data import sparse_labels
     from tfcompress.export.runtime import tflite_predictor
 
-    predict = tflite_predictor(data)
+    predict = tflite_predictor(data, batch_size)
     n = hits = keras_hits = agree = 0
+    labelled = True
     diff_max, diff_sum, diff_count, lo, hi = 0.0, 0.0, 0, np.inf, -np.inf
     for x, y in batches:
-        labels = sparse_labels(y)
-        outputs = predict(x).reshape(len(labels), -1)
-        n += len(labels)
-        hits += int(np.sum(outputs.argmax(1) == labels))
+        outputs = predict(x)
         if keras_model is not None:
-            expected = np.asarray(keras_model.predict_on_batch(x), dtype="float32").reshape(len(labels), -1)
+            expected = np.asarray(keras_model.predict_on_batch(x), dtype="float32")
+            if expected.shape != outputs.shape:
+                raise ShapeError(f"the Keras model outputs {expected.shape[1:]} per sample but the TFLite model "
+                                 f"{outputs.shape[1:]}; is this the model the file was converted from?")
+            expected = expected.reshape(len(x), -1)
+        outputs = outputs.reshape(len(x), -1)
+        n += len(x)
+        labelled = labelled and y is not None
+        labels = sparse_labels(y) if labelled else None
+        if labelled:
+            hits += int(np.sum(outputs.argmax(1) == labels))
+        if keras_model is not None:
             diff = np.abs(expected - outputs)
             diff_max, diff_sum, diff_count = max(diff_max, float(diff.max())), diff_sum + float(diff.sum()), \
                 diff_count + diff.size
             lo, hi = min(lo, float(expected.min())), max(hi, float(expected.max()))
-            keras_hits += int(np.sum(expected.argmax(1) == labels))
             agree += int(np.sum(expected.argmax(1) == outputs.argmax(1)))
+            if labelled:
+                keras_hits += int(np.sum(expected.argmax(1) == labels))
     if not n:
         raise ShapeError("verify_tflite received no samples.")
-    result.update(num_samples=n, tflite_accuracy=hits / n)
+    result["num_samples"] = n
+    if labelled:
+        result["tflite_accuracy"] = hits / n
     if keras_model is not None:
         result.update(max_abs_diff=diff_max, mean_abs_diff=diff_sum / diff_count, output_range=hi - lo,
-                      top1_agreement=agree / n, keras_accuracy=keras_hits / n)
-        result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
+                      top1_agreement=agree / n)
+        if labelled:
+            result["keras_accuracy"] = keras_hits / n
+            result["accuracy_drop"] = result["keras_accuracy"] - result["tflite_accuracy"]
     return result
