@@ -189,11 +189,6 @@ class ArraySplit(Split):
     def predict(self, model, batch_size=PREDICT_BATCH):
         return np.asarray(model.predict(self.x, batch_size=batch_size, verbose=0))
 
-    def tflite_accuracy(self, tflite):
-        from tfcompress.export import evaluate_tflite
-
-        return float(evaluate_tflite(tflite, self.x, self.y))
-
     def fingerprint(self):
         if self._digest is None:
             from tfcompress.distill.cache import fingerprint
@@ -219,6 +214,7 @@ class StreamSplit(Split):
         self._identity = identity
         self._labels = None
         self._shape = None
+        self._digest = None
 
     def _scan(self):
         """One pass over the labels: the count and every label (the inputs are read, but not kept)."""
@@ -252,15 +248,17 @@ class StreamSplit(Split):
         return ds.map(lambda i, xy: (i, xy[0], xy[1]))
 
     def fingerprint(self):
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(f"{self.name}:{self.size}".encode())
-        if self._identity is not None:
-            digest.update(self._identity.encode())
-        else:
-            x, y = next(self.numpy_batches(64))
-            digest.update(np.ascontiguousarray(x).tobytes())
-            digest.update(np.ascontiguousarray(y).tobytes())
-        return digest.hexdigest()
+        if self._digest is None:  # once: every fit asks the teacher cache, which keys on it
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update(f"{self.name}:{self.size}".encode())
+            if self._identity is not None:
+                digest.update(self._identity.encode())
+            else:
+                x, y = next(self.numpy_batches(64))
+                digest.update(np.ascontiguousarray(x).tobytes())
+                digest.update(np.ascontiguousarray(y).tobytes())
+            self._digest = digest.hexdigest()
+        return self._digest
 
 
 def sample_order(n, shuffle=False, seed=None):
