@@ -204,10 +204,9 @@ def calibration_inputs(data, num_samples=CALIBRATION_SAMPLES):
     """The inputs that calibrate int8 ranges, the same rows for every conversion of a run: ``calibration_rows`` of
     the training inputs, or of the validation inputs when there are none. ``data`` is a dict of arrays or a
     ``tfcompress.datasets.DataSource`` (which reads those rows from its stream once and keeps them)."""
-    if hasattr(data, "calibration_inputs"):
-        return data.calibration_inputs(num_samples)
-    x = np.asarray(data["x_train"] if "x_train" in data else data["x_val"])
-    return x[calibration_rows(len(x), num_samples)]
+    from tfcompress.datasets import as_source
+
+    return as_source(data).calibration_inputs(num_samples)
 
 
 def num_classes_of(y):
