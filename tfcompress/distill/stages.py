@@ -144,7 +144,7 @@ class Distill(Stage):
         augment = self.augment
         if augment == "auto":
             augment = "shift" if len(train.sample_shape) == 3 else None
-        cache = distiller.teacher_cache if train.streamed and not isinstance(self, FeatureDistill) else None
+        cache = None if isinstance(self, FeatureDistill) else distiller.teacher_cache  # hints need the teacher run
         feed = fit_feed(train, batch_size, shift=augment == "shift", mixup=self.mixup, teacher_cache=cache)
         schedule = CosineDecay()  # per step, over the whole fit (or over fewer epochs under max_seconds)
         callbacks = [schedule]
