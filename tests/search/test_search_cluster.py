@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tfcompress
-from tfcompress import _compat, cli, keras
+from tfcompress import cli, keras
 from tfcompress.errors import ConfigError
 from tfcompress.search import cluster
 
@@ -328,47 +328,3 @@ def test_a_killed_worker_that_is_not_restarted_has_its_trial_run_by_another(digi
     (again,) = [t for t in trials if t["trial_id"] == trial_id]
     assert again["tuner_id"] == "tuner1"  # run again, by the other worker
     assert sorted(_done_lines(results["tuner1"][1])) == sorted(t["trial_id"] for t in trials)
-
-def _oracle(tmp_path, max_trials):
-    import keras_tuner
-
-    oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"),
-                                                    max_trials=max_trials, seed=0)
-    hp = keras_tuner.HyperParameters()
-    hp.Int("width", 1, 64)
-    oracle._set_project_dir(str(tmp_path), "p")
-    oracle.update_space(hp)
-    return oracle
-
-
-def test_the_chief_gives_a_silent_workers_trial_to_the_next_worker(tmp_path, monkeypatch):
-    monkeypatch.setattr(cluster, "IDLE_WAIT_S", 0.0)
-    oracle, lines = _oracle(tmp_path, max_trials=2), []
-    watch = cluster.TrialWatch(oracle, timeout=30, log=lines.append)
-    first = oracle.create_trial("tuner0")
-    second = oracle.create_trial("tuner1")
-    assert first.trial_id != second.trial_id and lines == []
-    watch.seen[first.trial_id] -= 10  # tuner0 spoke 10 s ago: alive
-    oracle.get_trial(second.trial_id)  # tuner1's heartbeat
-    assert oracle.create_trial("tuner1") is second  # its own trial, as KerasTuner does
-    oracle.end_trial(second)  # tuner1 done; no trial left to create, but tuner0's is still running
-    assert oracle.create_trial("tuner1").status == "IDLE" and "tuner1" in oracle.tuner_ids
-    watch.seen[first.trial_id] -= 60  # tuner0 silent for 70 s: dead
-    taken = oracle.create_trial("tuner1")
-    assert taken is first and lines == [f"trial {first.trial_id} of tuner0: no word for 70 s; given to tuner1"]
-    assert _compat.ongoing_trials(oracle) == {"tuner1": first}
-    oracle.end_trial(first)
-    assert oracle.create_trial("tuner1").status == "STOPPED"  # nothing running, nothing left: the search ends
-    watch.close()
-    assert oracle.create_trial.__self__ is oracle  # the oracle's own methods are back
-
-
-def test_worker_timeout_variable(monkeypatch):
-    monkeypatch.delenv(cluster.WORKER_TIMEOUT_ENV, raising=False)
-    assert cluster.worker_timeout() == cluster.DEFAULT_WORKER_TIMEOUT
-    monkeypatch.setenv(cluster.WORKER_TIMEOUT_ENV, "30")
-    assert cluster.worker_timeout() == 30.0
-    for bad in ("2", "soon"):
-        monkeypatch.setenv(cluster.WORKER_TIMEOUT_ENV, bad)
-        with pytest.raises(ConfigError, match="TFCOMPRESS_WORKER_TIMEOUT must be a number of seconds >= 10"):
-            cluster.worker_timeout()
